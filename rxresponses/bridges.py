@@ -1,0 +1,103 @@
+"""Leave Rx: blocking iteration, ``async for``, and the final ``Response``.
+
+>>> for event in iterate(from_file("chat.sse").pipe(parse_chunks(), chat_to_responses())):
+...     print(event.type)
+
+:func:`iterate` runs the pipeline on a worker thread and hands values over through a queue, so a
+blocking source (a sync HTTP response) is read while you consume; leaving the loop early
+disposes the subscription, which closes the upstream. :func:`aiterate` subscribes on the running
+asyncio loop (use it with async sources); breaking out of ``async for`` disposes likewise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeVar
+
+from reactivex import Observable
+from reactivex.disposable import SingleAssignmentDisposable
+
+from .operators._final import final_response
+from .types.response import Response
+
+__all__ = ["aget_final_response", "aiterate", "get_final_response", "iterate"]
+
+_T = TypeVar("_T")
+_END = object()
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def iterate(source: Observable[_T]) -> Iterator[_T]:
+    """Iterate the values of ``source``, blocking; its error, if any, is raised at the end."""
+    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    subscription = SingleAssignmentDisposable()
+
+    def run() -> None:
+        subscription.disposable = source.subscribe(
+            q.put, lambda e: q.put(_Failure(e)), lambda: q.put(_END)
+        )
+
+    worker = threading.Thread(target=run, name="rxresponses-iterate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            value = q.get()
+            if value is _END:
+                return
+            if isinstance(value, _Failure):
+                raise value.error
+            yield value
+    finally:
+        subscription.dispose()
+
+
+async def aiterate(source: Observable[_T]) -> AsyncIterator[_T]:
+    """``async for`` over the values of ``source``; its error, if any, is raised at the end."""
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue[Any] = asyncio.Queue()
+    owner = threading.get_ident()
+
+    def put(value: Any) -> None:
+        if threading.get_ident() == owner:
+            q.put_nowait(value)
+        else:
+            loop.call_soon_threadsafe(q.put_nowait, value)
+
+    subscription = source.subscribe(put, lambda e: put(_Failure(e)), lambda: put(_END))
+    try:
+        while True:
+            value = await q.get()
+            if value is _END:
+                return
+            if isinstance(value, _Failure):
+                raise value.error
+            yield value
+    finally:
+        subscription.dispose()
+
+
+def get_final_response(source: Observable[Any]) -> Response:
+    """Run an event pipeline to the end and return its final :class:`Response` (blocking).
+
+    Incomplete and failed streams return their response with that status; nothing is raised for
+    them (see :func:`~rxresponses.operators.final_response`).
+    """
+    for response in iterate(source.pipe(final_response())):
+        return response
+    raise RuntimeError("final_response() emitted nothing")  # pragma: no cover - it always emits
+
+
+async def aget_final_response(source: Observable[Any]) -> Response:
+    """Async :func:`get_final_response`, for pipelines over async sources."""
+    async for response in aiterate(source.pipe(final_response())):
+        return response
+    raise RuntimeError("final_response() emitted nothing")  # pragma: no cover

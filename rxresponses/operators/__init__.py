@@ -1,0 +1,211 @@
+"""The rxresponses operators: thin, typed factories; the work lives in the private modules.
+
+A Chat Completions stream becomes Responses events through this chain (each arrow is one of these
+operators, and you may insert your own at any arrow)::
+
+    bytes -decode_sse-> SSEMessage -parse_chunks-> ChatCompletionChunk -split_by_item-> Signal
+      -collect_reasoning-> -accumulate_text-> -join_tool_args-> events + StreamFinished
+      -assemble-> typed Responses events -final_response-> Response
+
+:func:`rxresponses.pipelines.chat_to_responses` composes the middle of it. Each stateful operator
+creates its state per subscription: subscribing twice runs two independent conversions.
+
+In the marble diagrams, ``S`` is :class:`~rxresponses.types.signals.StreamStarted`, ``F``
+:class:`~rxresponses.types.signals.StreamFinished`, ``+m``/``-m`` an item started/finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reactivex import Observable
+
+from ..sse import decode_sse, encode_sse
+from ..types.chat import ChatCompletionChunk
+from ..types.response import Response
+from ..types.signals import Signal
+from ._split_by_item import IdFactory, random_ids
+
+__all__ = [
+    "accumulate_text",
+    "assemble",
+    "collect_reasoning",
+    "decode_sse",
+    "encode_sse",
+    "final_response",
+    "join_tool_args",
+    "parse_chunks",
+    "parse_events",
+    "split_by_item",
+]
+
+
+def parse_chunks() -> Callable[[Observable[Any]], Observable[ChatCompletionChunk]]:
+    """Parse SSE messages (or raw ``data`` strings) into Chat chunks.
+
+    ``[DONE]`` is skipped. Undecodable data ends the stream with
+    :class:`~rxresponses.errors.ChunkDecodeError`, which :func:`split_by_item` turns into
+    ``error`` + ``response.failed``.
+
+    .. code-block:: text
+
+        SSEMessage('{"choices":[...]}') --- SSEMessage('{...}') --|
+        [                    parse_chunks()                       ]
+        ChatCompletionChunk --------------- ChatCompletionChunk --|
+    """
+    from ._parse import parse_chunks as _impl
+
+    return _impl()
+
+
+def parse_events() -> Callable[[Observable[Any]], Observable[Any]]:
+    """Parse SSE messages of a Responses stream into typed events.
+
+    Unknown ``type`` values become :class:`~rxresponses.types.events.UnknownEvent` (never an
+    error); ``[DONE]`` is skipped; data that is not JSON ends the stream with
+    :class:`~rxresponses.errors.ChunkDecodeError`.
+
+    .. code-block:: text
+
+        SSEMessage(created) --- SSEMessage(output_text.delta) --- SSEMessage(completed) --|
+        [                          parse_events()                                        ]
+        ResponseCreatedEvent -- ResponseTextDeltaEvent ---------- ResponseCompletedEvent -|
+    """
+    from ._parse import parse_events as _impl
+
+    return _impl()
+
+
+def split_by_item(
+    *, choice_index: int = 0, think_tags: bool = True, ids: IdFactory = random_ids
+) -> Callable[[Observable[ChatCompletionChunk]], Observable[Signal]]:
+    """Turn Chat chunks into item signals: where each output item starts, grows and ends.
+
+    This is where every provider quirk is absorbed (tool calls without ``index``, ids re-sent on
+    every chunk, cumulative arguments, reasoning in three different fields, ``<think>`` tags,
+    usage in odd places, errors inside chunks). It also turns an upstream error into a failed
+    :class:`~rxresponses.types.signals.StreamFinished`, so the stream always ends well-formed.
+
+    .. code-block:: text
+
+        chunk(reasoning "a") - chunk(content "b") - chunk(finish=stop) - chunk(usage) --|
+        [                            split_by_item()                                   ]
+        S,+r,R("a") ---------- -r,+m,T("b") ------- -m ------------------------------ F(completed) |
+
+    Args:
+        choice_index: The choice to convert when ``n > 1``; the others are dropped (counted).
+        think_tags: Split a leading ``<think>...</think>`` in the content into reasoning.
+        ids: Item and call id factory, e.g. a counter for reproducible output.
+    """
+    from ._split_by_item import split_by_item as _impl
+
+    return _impl(choice_index=choice_index, think_tags=think_tags, ids=ids)
+
+
+def collect_reasoning(*, as_summary: bool = False) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Turn ``reasoning`` signals into a reasoning item's events; pass everything else through.
+
+    .. code-block:: text
+
+        +r --------- R("thi") ----------------------- R("nk") -- -r ------------------------|
+        [                          collect_reasoning()                                    ]
+        item.added - part.added,reasoning_text.delta - ...delta - text.done,part.done,item.done |
+
+    Args:
+        as_summary: Emit the text as reasoning *summary* part 0 instead of ``reasoning_text``
+            content (for clients, like the Codex CLI, that display summaries).
+    """
+    from ._collect_reasoning import collect_reasoning as _impl
+
+    return _impl(as_summary=as_summary)
+
+
+def accumulate_text() -> Callable[[Observable[Any]], Observable[Any]]:
+    """Turn ``message`` signals into a message item's events; pass everything else through.
+
+    Text becomes an ``output_text`` part, a refusal a ``refusal`` part with its own
+    ``content_index``. The ``.done`` events carry the joined text of the deltas that reached this
+    stage, so a stage you insert before it (a redactor) shows in the final ``Response``.
+
+    .. code-block:: text
+
+        +m ---------- T("He") --------------------------- T("y") ----- -m -----------------------|
+        [                           accumulate_text()                                        ]
+        item.added -- part.added,output_text.delta("He") - delta("y") - text.done,part.done,item.done |
+    """
+    from ._accumulate_text import accumulate_text as _impl
+
+    return _impl()
+
+
+def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:
+    """Turn ``function_call`` signals into a function call's events; pass the rest through.
+
+    Arguments stream as ``function_call_arguments.delta`` as fragments arrive; the ``.done`` event
+    and the finished item carry the whole string.
+
+    .. code-block:: text
+
+        +f(name=get_weather) - A('{"ci') -------- A('ty":"Paris"}') - -f ------------------------|
+        [                              join_tool_args()                                       ]
+        item.added ----------- arguments.delta --- arguments.delta --- arguments.done,item.done -|
+    """
+    from ._join_tool_args import join_tool_args as _impl
+
+    return _impl()
+
+
+def assemble(
+    *,
+    response_id: str | None = None,
+    model: str | None = None,
+    created_at: int | None = None,
+    echo: Mapping[str, Any] | None = None,
+    ids: IdFactory = random_ids,
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Add the response lifecycle, sequence numbers and the terminal event.
+
+    Emits ``response.created`` and ``response.in_progress`` first, numbers every event
+    (``sequence_number`` 0..N-1, ``output_index`` dense in order of appearance), and ends with
+    exactly one of ``response.completed``, ``response.incomplete`` or ``error`` +
+    ``response.failed``, whose ``response`` is the fold of everything streamed. An upstream error
+    becomes ``error`` + ``response.failed``, never an exception; a signal no stage converted is a
+    :class:`~rxresponses.errors.PipelineError`.
+
+    .. code-block:: text
+
+        S --- item.added - text.delta - item.done - F(completed) --|
+        [                      assemble()                         ]
+        created(0),in_progress(1) - added(2) - delta(3) - done(4) - completed(5) --|
+
+    Args:
+        response_id: The ``resp_...`` id (default: generated).
+        model: The model to report (default: the upstream's).
+        created_at: Unix creation time (default: the upstream's, else now).
+        echo: Request fields to echo on every ``Response`` (``instructions``, ``tools``...).
+        ids: Id factory.
+    """
+    from ._assemble import assemble as _impl
+
+    return _impl(response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids)
+
+
+def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
+    """Fold typed Responses events into the final :class:`~rxresponses.types.response.Response`.
+
+    Works on both sides (converted Chat streams and parsed Responses streams). Emits one
+    ``Response`` when the source ends: ``incomplete`` and ``failed`` responses come back with their
+    status (never raised); a stream cut before any terminal event gives what arrived, with the last
+    status it announced (normally ``in_progress``); a source that errors gives what arrived with
+    status ``failed`` and the error's message.
+
+    .. code-block:: text
+
+        created - item.added - text.delta - item.done - completed --|
+        [                    final_response()                      ]
+        ---------------------------------------------------- Response --|
+    """
+    from ._final import final_response as _impl
+
+    return _impl()

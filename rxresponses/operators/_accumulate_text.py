@@ -1,0 +1,190 @@
+"""Message signals -> ``message`` item events (``output_text`` and ``refusal`` parts).
+
+:class:`TextStage` is the state machine; :func:`accumulate_text` its operator shell. Text is kept
+as a list of fragments per part and joined once, when the part closes: no per-delta work grows
+with the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reactivex import Observable
+
+from ..types.events import (
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseRefusalDeltaEvent,
+    ResponseRefusalDoneEvent,
+    ResponseTextDeltaEvent,
+    ResponseTextDoneEvent,
+)
+from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
+from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
+from ._stage import stage_operator
+
+__all__ = ["TextStage", "accumulate_text"]
+
+
+class _Part:
+    __slots__ = ("fragments", "kind", "logprobs")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "output_text" | "refusal"
+        self.fragments: list[str] = []
+        self.logprobs: list[dict[str, Any]] = []
+
+
+class _Message:
+    __slots__ = ("item_id", "open", "output_index", "parts")
+
+    def __init__(self, item_id: str, output_index: int) -> None:
+        self.item_id = item_id
+        self.output_index = output_index
+        self.parts: list[ResponseOutputText | ResponseOutputRefusal] = []
+        self.open: _Part | None = None
+
+
+def _delta_logprobs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Delta-level logprobs carry no ``bytes`` (the SDK's delta Logprob type has none).
+    return [
+        {
+            "token": e["token"],
+            "logprob": e["logprob"],
+            "top_logprobs": [
+                {"token": t["token"], "logprob": t["logprob"]} for t in e["top_logprobs"]
+            ],
+        }
+        for e in entries
+    ]
+
+
+class TextStage:
+    """Turns ``message`` signals into message events; passes everything else through."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, _Message] = {}
+
+    def handle(self, value: Any) -> list[Any] | None:
+        if isinstance(value, TextDelta):
+            return self._delta(value.item_id, "output_text", value.text, value.logprobs)
+        if isinstance(value, RefusalDelta):
+            return self._delta(value.item_id, "refusal", value.text, None)
+        if isinstance(value, ItemStarted) and value.kind == "message":
+            self._items[value.item_id] = _Message(value.item_id, value.output_index)
+            item = ResponseOutputMessage(
+                id=value.item_id, content=[], role="assistant", status="in_progress"
+            )
+            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=item)]
+        if isinstance(value, ItemFinished) and value.kind == "message":
+            msg = self._items.pop(value.item_id, None)
+            if msg is None:
+                return []
+            out = self._close_part(msg)
+            item = ResponseOutputMessage(
+                id=msg.item_id, content=msg.parts, role="assistant", status=value.status
+            )
+            out.append(ResponseOutputItemDoneEvent(output_index=msg.output_index, item=item))
+            return out
+        return None
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def _delta(
+        self, item_id: str, kind: str, text: str, logprobs: list[dict[str, Any]] | None
+    ) -> list[Any]:
+        msg = self._items[item_id]
+        out: list[Any] = []
+        part = msg.open
+        if part is None or part.kind != kind:
+            if part is not None:
+                out = self._close_part(msg)
+            part = msg.open = _Part(kind)
+            new: ResponseOutputText | ResponseOutputRefusal = (
+                ResponseOutputText(annotations=[], text="", logprobs=[])
+                if kind == "output_text"
+                else ResponseOutputRefusal(refusal="")
+            )
+            out.append(
+                ResponseContentPartAddedEvent(
+                    item_id=item_id,
+                    output_index=msg.output_index,
+                    content_index=len(msg.parts),
+                    part=new,
+                )
+            )
+        part.fragments.append(text)
+        if kind == "output_text":
+            lp: list[dict[str, Any]] = []
+            if logprobs:
+                part.logprobs.extend(logprobs)
+                lp = _delta_logprobs(logprobs)
+            out.append(
+                ResponseTextDeltaEvent(
+                    item_id=item_id,
+                    output_index=msg.output_index,
+                    content_index=len(msg.parts),
+                    delta=text,
+                    logprobs=lp,
+                )
+            )
+        else:
+            out.append(
+                ResponseRefusalDeltaEvent(
+                    item_id=item_id,
+                    output_index=msg.output_index,
+                    content_index=len(msg.parts),
+                    delta=text,
+                )
+            )
+        return out
+
+    def _close_part(self, msg: _Message) -> list[Any]:
+        part = msg.open
+        if part is None:
+            return []
+        msg.open = None
+        index = len(msg.parts)
+        text = "".join(part.fragments)
+        out: list[Any] = []
+        final: ResponseOutputText | ResponseOutputRefusal
+        if part.kind == "output_text":
+            out.append(
+                ResponseTextDoneEvent(
+                    item_id=msg.item_id,
+                    output_index=msg.output_index,
+                    content_index=index,
+                    text=text,
+                    logprobs=_delta_logprobs(part.logprobs),
+                )
+            )
+            final = ResponseOutputText(annotations=[], text=text, logprobs=part.logprobs)
+        else:
+            out.append(
+                ResponseRefusalDoneEvent(
+                    item_id=msg.item_id,
+                    output_index=msg.output_index,
+                    content_index=index,
+                    refusal=text,
+                )
+            )
+            final = ResponseOutputRefusal(refusal=text)
+        msg.parts.append(final)
+        out.append(
+            ResponseContentPartDoneEvent(
+                item_id=msg.item_id,
+                output_index=msg.output_index,
+                content_index=index,
+                part=final.model_copy(),
+            )
+        )
+        return out
+
+
+def accumulate_text() -> Callable[[Observable[Any]], Observable[Any]]:
+    """Implementation of :func:`rxresponses.operators.accumulate_text`."""
+    return stage_operator(TextStage)

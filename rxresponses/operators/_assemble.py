@@ -1,0 +1,295 @@
+"""Item events + stream signals -> a complete Responses event stream.
+
+:class:`Assembler` is the last stage of a Chat -> Responses pipeline. It
+
+* opens the stream: ``response.created`` (sequence 0) and ``response.in_progress`` on
+  :class:`StreamStarted` (or on the first event, if no stage sent one);
+* numbers every event: ``sequence_number`` 0, 1, 2... in emission order, and ``output_index`` 0, 1,
+  2... in order of first appearance (so a stage that drops an item leaves no gap);
+* folds every event it forwards with :class:`ResponseAccumulator`, so the terminal event's
+  ``response`` is exactly what was streamed;
+* ends the stream with exactly one terminal event on :class:`StreamFinished`: ``completed``,
+  ``incomplete``, or ``error`` + ``failed``. An upstream error, or the upstream ending without a
+  :class:`StreamFinished`, also ends in ``error`` + ``failed``, after closing any item left open
+  (status ``incomplete``, text kept).
+
+Events are numbered in place (``sequence_number`` and ``output_index`` are assigned on the event
+objects the item stages built), which keeps the hot path free of copies.
+
+An item signal that reaches this stage means no operator converted it: that is a wiring mistake,
+reported as :class:`~rxresponses.errors.PipelineError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reactivex import Observable, abc
+
+from ..errors import PipelineError, RxResponsesError
+from ..types.events import (
+    ResponseCompletedEvent,
+    ResponseCreatedEvent,
+    ResponseErrorEvent,
+    ResponseFailedEvent,
+    ResponseIncompleteEvent,
+    ResponseInProgressEvent,
+    ResponseOutputItemDoneEvent,
+)
+from ..types.response import IncompleteDetails, Response, ResponseError
+from ..types.signals import (
+    ItemFinished,
+    ItemStarted,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamFinished,
+    StreamStarted,
+    TextDelta,
+    ToolCallDelta,
+)
+from ._final import ResponseAccumulator
+from ._split_by_item import IdFactory, random_ids
+
+__all__ = ["Assembler", "assemble"]
+
+_OWNER = {
+    "message": "accumulate_text()",
+    "reasoning": "collect_reasoning()",
+    "function_call": "join_tool_args()",
+}
+_ITEM_SIGNALS = (ItemStarted, ItemFinished, TextDelta, RefusalDelta, ReasoningDelta, ToolCallDelta)
+# ``response.error.code`` is a closed list in the official schema; other codes go in the message.
+_RESPONSE_ERROR_CODES = frozenset(
+    {
+        "server_error",
+        "rate_limit_exceeded",
+        "invalid_prompt",
+        "vector_store_timeout",
+        "invalid_image",
+        "invalid_image_format",
+        "invalid_base64_image",
+        "invalid_image_url",
+        "image_too_large",
+        "image_too_small",
+        "image_parse_error",
+        "image_content_policy_violation",
+        "invalid_image_mode",
+        "image_file_too_large",
+        "unsupported_image_media_type",
+        "empty_image_file",
+        "failed_to_download_image",
+        "image_file_not_found",
+    }
+)
+
+
+class Assembler:
+    """The state machine behind :func:`assemble`.
+
+    Args:
+        response_id: The response id; default a fresh ``resp_...``.
+        model: The model name to report; default the upstream's.
+        created_at: Unix time of creation; default the upstream's, else now.
+        echo: Request fields echoed on every ``Response`` (``instructions``, ``tools``,
+            ``temperature``, ``max_output_tokens``...), as the Responses API does.
+        ids: Id factory (used for ``resp_`` only).
+    """
+
+    def __init__(
+        self,
+        *,
+        response_id: str | None = None,
+        model: str | None = None,
+        created_at: int | None = None,
+        echo: Mapping[str, Any] | None = None,
+        ids: IdFactory = random_ids,
+    ) -> None:
+        self._response_id = response_id or ids("resp")
+        self._model = model
+        self._created_at = created_at
+        self._echo = dict(echo or {})
+        self._seq = 0
+        self._indexes: dict[int, int] = {}
+        self._open: set[int] = set()
+        self._acc = ResponseAccumulator()
+        self._started = False
+        self.ended = False
+
+    def handle(self, value: Any) -> list[Any]:
+        if self.ended:
+            return []
+        if isinstance(value, StreamStarted):
+            return self._start(value) if not self._started else []
+        if isinstance(value, StreamFinished):
+            return self._finish(value)
+        if isinstance(value, _ITEM_SIGNALS):
+            raise PipelineError(
+                f"{type(value).__name__} for a {value.kind!r} item reached assemble(): no stage "
+                f"converted it. Put {_OWNER[value.kind]} before assemble()."
+            )
+        if not hasattr(value, "sequence_number"):
+            raise PipelineError(f"assemble() got {type(value).__name__}, not a Responses event")
+        out = [] if self._started else self._start(None)
+        out.append(self._forward(value))
+        return out
+
+    def finish(self) -> list[Any]:
+        if self.ended:
+            return []
+        return self._finish(
+            StreamFinished(
+                "failed",
+                error_code="server_error",
+                error_message="the stream ended without a terminal signal",
+            )
+        )
+
+    def fail(self, exc: Exception) -> list[Any]:
+        if self.ended:
+            return []
+        code = exc.code if isinstance(exc, RxResponsesError) else "server_error"
+        return self._finish(StreamFinished("failed", error_code=code, error_message=str(exc)))
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _number(self, event: Any) -> Any:
+        event.sequence_number = self._seq
+        self._seq += 1
+        return event
+
+    def _forward(self, event: Any) -> Any:
+        index = getattr(event, "output_index", None)
+        if index is not None:
+            dense = self._indexes.get(index)
+            if dense is None:
+                dense = self._indexes[index] = len(self._indexes)
+            if dense != index:
+                event.output_index = dense
+            kind = event.type
+            if kind == "response.output_item.added":
+                self._open.add(dense)
+            elif kind == "response.output_item.done":
+                self._open.discard(dense)
+        self._number(event)
+        self._acc.handle(event)
+        return event
+
+    def _base(self, status: str) -> Response:
+        fields: dict[str, Any] = {
+            "id": self._response_id,
+            "object": "response",
+            "created_at": self._created_at or int(time.time()),
+            "model": self._model or "",
+            "status": status,
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": None,
+            "error": None,
+            "incomplete_details": None,
+        }
+        fields.update(self._echo)
+        return Response(**fields)
+
+    def _start(self, signal: StreamStarted | None) -> list[Any]:
+        self._started = True
+        if signal is not None:
+            self._created_at = self._created_at or signal.created_at or None
+            self._model = self._model or signal.model
+        created = ResponseCreatedEvent(response=self._base("in_progress"))
+        in_progress = ResponseInProgressEvent(response=self._base("in_progress"))
+        out = [self._number(created), self._number(in_progress)]
+        self._acc.handle(created)
+        self._acc.handle(in_progress)
+        return out
+
+    def _finish(self, signal: StreamFinished) -> list[Any]:
+        out: list[Any] = [] if self._started else self._start(None)
+        self.ended = True
+        # Close what a stage left open (a user stage dropped an ItemFinished, or the stream
+        # failed between stages): the text folded so far is kept, the item marked incomplete.
+        if self._open:
+            snapshot = self._acc.result()
+            for dense in sorted(self._open):
+                item = snapshot.output[dense] if dense < len(snapshot.output) else None
+                if item is None:
+                    continue
+                if hasattr(item, "status"):
+                    item.status = "incomplete"
+                done = ResponseOutputItemDoneEvent(output_index=dense, item=item)
+                out.append(self._forward(done))
+        final = self._acc.result()
+        final.usage = signal.usage
+        if signal.status == "completed":
+            final.status = "completed"
+            final.completed_at = int(time.time())
+            out.append(self._number(ResponseCompletedEvent(response=final)))
+        elif signal.status == "incomplete":
+            final.status = "incomplete"
+            final.incomplete_details = IncompleteDetails(reason=signal.incomplete_reason)
+            out.append(self._number(ResponseIncompleteEvent(response=final)))
+        else:
+            code = signal.error_code or "server_error"
+            message = signal.error_message or "the upstream failed"
+            out.append(self._number(ResponseErrorEvent(code=code, message=message, param=None)))
+            if code not in _RESPONSE_ERROR_CODES:
+                message = f"{code}: {message}"
+                code = "server_error"
+            final.status = "failed"
+            final.error = ResponseError(code=code, message=message)
+            out.append(self._number(ResponseFailedEvent(response=final)))
+        return out
+
+
+def assemble(
+    *,
+    response_id: str | None = None,
+    model: str | None = None,
+    created_at: int | None = None,
+    echo: Mapping[str, Any] | None = None,
+    ids: IdFactory = random_ids,
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Implementation of :func:`rxresponses.operators.assemble`."""
+
+    def _assemble(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            asm = Assembler(
+                response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids
+            )
+            on_next_down = observer.on_next
+
+            def emit(values: list[Any]) -> None:
+                for value in values:
+                    on_next_down(value)
+                if asm.ended:
+                    observer.on_completed()
+
+            def on_next(value: Any) -> None:
+                if asm.ended:
+                    return
+                try:
+                    out = asm.handle(value)
+                except PipelineError as exc:
+                    asm.ended = True
+                    observer.on_error(exc)
+                    return
+                emit(out)
+
+            def on_error(exc: Exception) -> None:
+                if not asm.ended:
+                    emit(asm.fail(exc))
+
+            def on_completed() -> None:
+                if not asm.ended:
+                    emit(asm.finish())
+
+            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _assemble

@@ -1,0 +1,157 @@
+"""Reasoning signals -> ``reasoning`` item events.
+
+:class:`ReasoningStage` is the state machine; :func:`collect_reasoning` its operator shell.
+Two shapes, chosen with ``as_summary``:
+
+* ``False`` (default): raw chain of thought, as a ``reasoning_text`` content part
+  (``content_part.added`` -> ``reasoning_text.delta``* -> ``reasoning_text.done`` ->
+  ``content_part.done``), the shape open-weight servers use;
+* ``True``: the same text as reasoning *summary* part 0 (``reasoning_summary_part.added`` ->
+  ``reasoning_summary_text.delta``* -> ``.done`` -> ``reasoning_summary_part.done``), for clients
+  such as the Codex CLI that show summaries and hide raw reasoning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reactivex import Observable
+
+from ..types.events import (
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseReasoningSummaryPartAddedEvent,
+    ResponseReasoningSummaryPartDoneEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningSummaryTextDoneEvent,
+    ResponseReasoningTextDeltaEvent,
+    ResponseReasoningTextDoneEvent,
+)
+from ..types.response import Content as ReasoningContent
+from ..types.response import ResponseReasoningItem
+from ..types.response import Summary as ReasoningSummary
+from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta
+from ._stage import stage_operator
+
+__all__ = ["ReasoningStage", "collect_reasoning"]
+
+
+class _Reasoning:
+    __slots__ = ("fragments", "output_index")
+
+    def __init__(self, output_index: int) -> None:
+        self.output_index = output_index
+        self.fragments: list[str] = []
+
+
+class ReasoningStage:
+    """Turns ``reasoning`` signals into reasoning events; passes everything else through."""
+
+    def __init__(self, *, as_summary: bool = False) -> None:
+        self._summary = as_summary
+        self._items: dict[str, _Reasoning] = {}
+
+    def handle(self, value: Any) -> list[Any] | None:
+        if isinstance(value, ReasoningDelta):
+            item = self._items[value.item_id]
+            out: list[Any] = []
+            first = not item.fragments
+            item.fragments.append(value.text)
+            oi = item.output_index
+            if self._summary:
+                if first:
+                    out.append(
+                        ResponseReasoningSummaryPartAddedEvent(
+                            item_id=value.item_id,
+                            output_index=oi,
+                            summary_index=0,
+                            part=ReasoningSummary(text=""),
+                        )
+                    )
+                out.append(
+                    ResponseReasoningSummaryTextDeltaEvent(
+                        item_id=value.item_id, output_index=oi, summary_index=0, delta=value.text
+                    )
+                )
+            else:
+                if first:
+                    out.append(
+                        ResponseContentPartAddedEvent(
+                            item_id=value.item_id,
+                            output_index=oi,
+                            content_index=0,
+                            part=ReasoningContent(text=""),
+                        )
+                    )
+                out.append(
+                    ResponseReasoningTextDeltaEvent(
+                        item_id=value.item_id, output_index=oi, content_index=0, delta=value.text
+                    )
+                )
+            return out
+        if isinstance(value, ItemStarted) and value.kind == "reasoning":
+            self._items[value.item_id] = _Reasoning(value.output_index)
+            item = ResponseReasoningItem(
+                id=value.item_id, summary=[], content=[], status="in_progress"
+            )
+            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=item)]
+        if isinstance(value, ItemFinished) and value.kind == "reasoning":
+            state = self._items.pop(value.item_id, None)
+            if state is None:
+                return []
+            return self._close(value, state)
+        return None
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def _close(self, value: ItemFinished, state: _Reasoning) -> list[Any]:
+        out: list[Any] = []
+        oi = state.output_index
+        summary: list[ReasoningSummary] = []
+        content: list[ReasoningContent] = []
+        if state.fragments:
+            text = "".join(state.fragments)
+            if self._summary:
+                summary.append(ReasoningSummary(text=text))
+                out.append(
+                    ResponseReasoningSummaryTextDoneEvent(
+                        item_id=value.item_id, output_index=oi, summary_index=0, text=text
+                    )
+                )
+                out.append(
+                    ResponseReasoningSummaryPartDoneEvent(
+                        item_id=value.item_id,
+                        output_index=oi,
+                        summary_index=0,
+                        part=ReasoningSummary(text=text),
+                    )
+                )
+            else:
+                content.append(ReasoningContent(text=text))
+                out.append(
+                    ResponseReasoningTextDoneEvent(
+                        item_id=value.item_id, output_index=oi, content_index=0, text=text
+                    )
+                )
+                out.append(
+                    ResponseContentPartDoneEvent(
+                        item_id=value.item_id,
+                        output_index=oi,
+                        content_index=0,
+                        part=ReasoningContent(text=text),
+                    )
+                )
+        item = ResponseReasoningItem(
+            id=value.item_id, summary=summary, content=content, status=value.status
+        )
+        out.append(ResponseOutputItemDoneEvent(output_index=oi, item=item))
+        return out
+
+
+def collect_reasoning(*, as_summary: bool = False) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Implementation of :func:`rxresponses.operators.collect_reasoning`."""
+    return stage_operator(lambda: ReasoningStage(as_summary=as_summary))

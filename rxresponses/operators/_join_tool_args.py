@@ -1,0 +1,90 @@
+"""Function-call signals -> ``function_call`` item events.
+
+:class:`ToolCallStage` is the state machine; :func:`join_tool_args` its operator shell. Argument
+fragments are streamed as ``function_call_arguments.delta`` as they arrive and joined once, into
+``function_call_arguments.done`` and the finished item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reactivex import Observable
+
+from ..types.events import (
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+)
+from ..types.response import ResponseFunctionToolCall
+from ..types.signals import ItemFinished, ItemStarted, ToolCallDelta
+from ._stage import stage_operator
+
+__all__ = ["ToolCallStage", "join_tool_args"]
+
+
+class _Call:
+    __slots__ = ("call_id", "fragments", "name", "output_index")
+
+    def __init__(self, output_index: int, call_id: str, name: str) -> None:
+        self.output_index = output_index
+        self.call_id = call_id
+        self.name = name
+        self.fragments: list[str] = []
+
+
+class ToolCallStage:
+    """Turns ``function_call`` signals into function-call events; passes the rest through."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, _Call] = {}
+
+    def handle(self, value: Any) -> list[Any] | None:
+        if isinstance(value, ToolCallDelta):
+            call = self._calls[value.item_id]
+            call.fragments.append(value.arguments)
+            return [
+                ResponseFunctionCallArgumentsDeltaEvent(
+                    item_id=value.item_id, output_index=call.output_index, delta=value.arguments
+                )
+            ]
+        if isinstance(value, ItemStarted) and value.kind == "function_call":
+            call = _Call(value.output_index, value.call_id or "", value.name or "")
+            self._calls[value.item_id] = call
+            item = ResponseFunctionToolCall(
+                id=value.item_id,
+                call_id=call.call_id,
+                name=call.name,
+                arguments="",
+                status="in_progress",
+            )
+            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=item)]
+        if isinstance(value, ItemFinished) and value.kind == "function_call":
+            done = self._calls.pop(value.item_id, None)
+            if done is None:
+                return []
+            arguments = "".join(done.fragments)
+            item = ResponseFunctionToolCall(
+                id=value.item_id,
+                call_id=done.call_id,
+                name=done.name,
+                arguments=arguments,
+                status=value.status,
+            )
+            return [
+                ResponseFunctionCallArgumentsDoneEvent(
+                    item_id=value.item_id, output_index=done.output_index, arguments=arguments
+                ),
+                ResponseOutputItemDoneEvent(output_index=done.output_index, item=item),
+            ]
+        return None
+
+    def finish(self) -> list[Any]:
+        return []
+
+
+def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:
+    """Implementation of :func:`rxresponses.operators.join_tool_args`."""
+    return stage_operator(ToolCallStage)

@@ -1,0 +1,72 @@
+"""Ready-made compositions of the operators.
+
+``chat_to_responses()`` is the whole Chat -> Responses conversion as one operator; the others add
+the SSE decoding in front. They are plain :func:`reactivex.compose` chains: copy one and insert your
+own stage wherever you need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import reactivex
+from reactivex import Observable
+
+from . import operators as rxo
+from .operators._split_by_item import IdFactory, random_ids
+from .sse import DEFAULT_MAX_LINE_BYTES
+from .types.chat import ChatCompletionChunk
+
+__all__ = ["chat_sse_to_responses", "chat_to_responses", "responses_sse_to_events"]
+
+
+def chat_to_responses(
+    *,
+    response_id: str | None = None,
+    model: str | None = None,
+    created_at: int | None = None,
+    echo: Mapping[str, Any] | None = None,
+    choice_index: int = 0,
+    think_tags: bool = True,
+    reasoning_as_summary: bool = False,
+    ids: IdFactory = random_ids,
+) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
+    """Chat chunks -> typed Responses events, ending in exactly one terminal event.
+
+    Equivalent to::
+
+        reactivex.compose(
+            split_by_item(), collect_reasoning(), accumulate_text(), join_tool_args(), assemble()
+        )
+
+    See the operators for the arguments.
+    """
+    return reactivex.compose(
+        rxo.split_by_item(choice_index=choice_index, think_tags=think_tags, ids=ids),
+        rxo.collect_reasoning(as_summary=reasoning_as_summary),
+        rxo.accumulate_text(),
+        rxo.join_tool_args(),
+        rxo.assemble(
+            response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids
+        ),
+    )
+
+
+def chat_sse_to_responses(
+    *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, **options: Any
+) -> Callable[[Observable[bytes]], Observable[Any]]:
+    """Chat Completions SSE bytes -> typed Responses events (``decode_sse`` + ``parse_chunks``
+    + :func:`chat_to_responses`; ``options`` go to the latter)."""
+    return reactivex.compose(
+        rxo.decode_sse(max_line_bytes=max_line_bytes),
+        rxo.parse_chunks(),
+        chat_to_responses(**options),
+    )
+
+
+def responses_sse_to_events(
+    *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Callable[[Observable[bytes]], Observable[Any]]:
+    """Responses SSE bytes -> typed Responses events (``decode_sse`` + ``parse_events``)."""
+    return reactivex.compose(rxo.decode_sse(max_line_bytes=max_line_bytes), rxo.parse_events())

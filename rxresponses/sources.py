@@ -1,0 +1,271 @@
+"""Observables over the places LLM streams come from.
+
+Every source is *cold*: nothing happens until you subscribe, and each subscription reads (or
+requests) again. Subscribing twice to an HTTP source sends two requests; to fan one stream out, use
+``share()`` / ``publish()`` (see the README).
+
+Sync sources (:func:`from_bytes` over an iterable, :func:`from_file`, :func:`from_httpx`) read on
+the thread that subscribes, unless you subscribe with a scheduler (``scheduler=...``), which they
+honour. Async sources (:func:`from_bytes` over an async iterable, :func:`from_httpx_async`) run as
+an asyncio task on the running loop, or on the loop of an ``AsyncIOScheduler`` passed at
+subscription; disposing the subscription cancels the task, which closes the HTTP response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.scheduler import CurrentThreadScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+from .errors import UpstreamError, UpstreamStatusError
+from .sse import DEFAULT_MAX_LINE_BYTES, SSEMessage, decode_sse
+
+__all__ = ["from_bytes", "from_file", "from_httpx", "from_httpx_async"]
+
+_READ_SIZE = 64 * 1024
+
+
+def from_bytes(source: Iterable[bytes] | AsyncIterable[bytes]) -> Observable[bytes]:
+    """An Observable of the chunks of a bytes iterable or async iterable.
+
+    The iterable is iterated once per subscription (pass a re-iterable, or subscribe once). A
+    generator is closed when the subscription is disposed.
+    """
+    if isinstance(source, AsyncIterable):
+        return _from_async(lambda: aiter(source))
+    return _from_sync(lambda: iter(source))
+
+
+def from_file(
+    path: str | Path,
+    *,
+    format: Literal["auto", "sse", "jsonl"] = "auto",  # noqa: A002
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Observable[SSEMessage]:
+    """An Observable of the messages in a recorded stream file.
+
+    Args:
+        path: The file. ``.sse`` (a raw ``text/event-stream`` body) or ``.jsonl`` / ``.ndjson``
+            (one JSON payload per line, as ``rxresponses convert --format jsonl`` writes).
+        format: ``auto`` decides by extension, else by the first byte (``{`` means JSONL).
+        max_line_bytes: Line bound for the SSE decoder.
+
+    A missing file surfaces as :class:`FileNotFoundError` through ``on_error``.
+    """
+    p = Path(path)
+
+    def chunks() -> Iterator[bytes]:
+        with p.open("rb") as fh:
+            while block := fh.read(_READ_SIZE):
+                yield block
+
+    kind = format
+    if kind == "auto":
+        suffix = p.suffix.lower()
+        if suffix in (".jsonl", ".ndjson"):
+            kind = "jsonl"
+        elif suffix in (".sse", ".txt", ".event-stream"):
+            kind = "sse"
+        else:
+            kind = "jsonl" if _first_byte(p) == b"{" else "sse"
+    if kind == "sse":
+        return _from_sync(chunks).pipe(decode_sse(max_line_bytes=max_line_bytes))
+
+    def lines() -> Iterator[SSEMessage]:
+        with p.open("rb") as fh:
+            for raw in fh:
+                line = raw.strip()
+                if line:
+                    yield SSEMessage(line.decode("utf-8", "replace"))
+
+    return _from_sync(lines)
+
+
+def _first_byte(p: Path) -> bytes:
+    try:
+        with p.open("rb") as fh:
+            return fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    except OSError:
+        return b""
+
+
+def from_httpx(
+    client: httpx.Client, method_or_request: str | httpx.Request, url: str | None = None, **kwargs: Any
+) -> Observable[bytes]:
+    """Stream a response body with a sync ``httpx.Client``.
+
+    The request is sent when subscribed (``client.stream(method, url, **kwargs)``, or
+    ``client.send(request, stream=True)``) and the response is closed on completion, error and
+    dispose. A non-2xx status ends the stream with :class:`~rxresponses.errors.UpstreamStatusError`
+    (status code and body text); a transport failure with
+    :class:`~rxresponses.errors.UpstreamError`.
+    """
+    request = _build(client, method_or_request, url, kwargs)
+
+    def open_stream() -> Iterator[bytes]:
+        try:
+            response = client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        try:
+            if not response.is_success:
+                body = response.read().decode("utf-8", "replace")
+                raise UpstreamStatusError(response.status_code, body)
+            try:
+                yield from response.iter_bytes()
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc) from exc
+        finally:
+            response.close()
+
+    return _from_sync(open_stream)
+
+
+def from_httpx_async(
+    client: httpx.AsyncClient,
+    method_or_request: str | httpx.Request,
+    url: str | None = None,
+    **kwargs: Any,
+) -> Observable[bytes]:
+    """Stream a response body with an ``httpx.AsyncClient`` (see :func:`from_httpx`).
+
+    Runs as an asyncio task; disposing the subscription cancels it and closes the response, so the
+    upstream connection is released at once.
+    """
+    request = _build(client, method_or_request, url, kwargs)
+
+    async def open_stream() -> AsyncIterator[bytes]:
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        try:
+            if not response.is_success:
+                body = (await response.aread()).decode("utf-8", "replace")
+                raise UpstreamStatusError(response.status_code, body)
+            try:
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc) from exc
+        finally:
+            await response.aclose()
+
+    return _from_async(open_stream)
+
+
+def _build(
+    client: httpx.Client | httpx.AsyncClient,
+    method_or_request: str | httpx.Request,
+    url: str | None,
+    kwargs: dict[str, Any],
+) -> httpx.Request:
+    if isinstance(method_or_request, httpx.Request):
+        if url is not None or kwargs:
+            raise TypeError("pass either an httpx.Request or method, url and request options")
+        return method_or_request
+    if url is None:
+        raise TypeError("from_httpx(client, method, url, ...) needs a url")
+    return client.build_request(method_or_request, url, **kwargs)
+
+
+def _transport_error(exc: httpx.HTTPError) -> UpstreamError:
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamError(f"upstream timed out ({type(exc).__name__})")
+    return UpstreamError(f"upstream connection failed: {exc or type(exc).__name__}")
+
+
+def _from_sync(factory: Callable[[], Iterator[Any]]) -> Observable[Any]:
+    """Iterate ``factory()`` on subscription; close the iterator when done or disposed."""
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        disposed = threading.Event()
+
+        def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+            try:
+                iterator = factory()
+            except Exception as exc:
+                observer.on_error(exc)
+                return
+            try:
+                for item in iterator:
+                    if disposed.is_set():
+                        return
+                    observer.on_next(item)
+            except Exception as exc:
+                if not disposed.is_set():
+                    observer.on_error(exc)
+                return
+            finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+            if not disposed.is_set():
+                observer.on_completed()
+
+        sched = scheduler or CurrentThreadScheduler.singleton()
+        return CompositeDisposable(sched.schedule(run), Disposable(disposed.set))
+
+    return Observable(subscribe)
+
+
+def _from_async(factory: Callable[[], AsyncIterator[Any]]) -> Observable[Any]:
+    """Run ``async for`` over ``factory()`` as a task; dispose cancels the task."""
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        if isinstance(scheduler, AsyncIOScheduler):
+            loop = scheduler._loop
+        else:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "an async source needs a running asyncio loop: subscribe inside a coroutine, "
+                    "or pass scheduler=AsyncIOScheduler(loop)"
+                ) from None
+
+        async def run() -> None:
+            iterator = factory()
+            try:
+                async for item in iterator:
+                    observer.on_next(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                observer.on_error(exc)
+                return
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            observer.on_completed()
+
+        task = loop.create_task(run())
+
+        def cancel() -> None:
+            if task.done():
+                return
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                task.cancel()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+
+        return Disposable(cancel)
+
+    return Observable(subscribe)

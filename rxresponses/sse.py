@@ -1,0 +1,287 @@
+"""Server-sent events: an incremental decoder over bytes and an encoder.
+
+The decoder follows the WHATWG ``text/event-stream`` rules that matter for LLM streams:
+
+* lines end at CR, LF or CRLF, and nowhere else (U+2028 inside a JSON string is *not* a line
+  break; ``str.splitlines()`` gets this wrong);
+* a UTF-8 BOM at the very start is dropped;
+* bytes may be split anywhere, inside a CRLF pair or inside a multi-byte UTF-8 character: lines are
+  only decoded once complete;
+* several ``data:`` lines join with ``\\n``; ``event``, ``id`` and ``retry`` are kept; comment lines
+  (``: OPENROUTER PROCESSING``) and unknown fields are ignored;
+* a blank line dispatches the message; a message whose data is empty is not dispatched.
+
+``data: [DONE]`` is delivered as a message (:attr:`SSEMessage.is_done`); the :func:`decode_sse`
+operator completes the stream when it sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import reactivex
+from reactivex import Observable, abc
+
+from .errors import SSELineTooLongError
+from .types._base import WireModel, to_json
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "SSEDecoder",
+    "SSEMessage",
+    "decode_sse",
+    "encode_event",
+    "encode_message",
+    "encode_sse",
+]
+
+#: Default bound on one SSE line (16 MiB): enough for base64 images, small enough to bound memory.
+DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class SSEMessage:
+    """One dispatched server-sent event.
+
+    Attributes:
+        data: The data lines joined with ``\\n``.
+        event: The ``event:`` field, or ``None`` when the frame had none.
+        id: The ``id:`` field, or ``None``.
+        retry: The ``retry:`` field in milliseconds, or ``None``.
+    """
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+    @property
+    def is_done(self) -> bool:
+        """True for the ``data: [DONE]`` sentinel that ends OpenAI-style streams."""
+        return self.data == "[DONE]"
+
+
+class SSEDecoder:
+    """Incremental ``text/event-stream`` decoder: feed bytes, get complete messages.
+
+    Example:
+        >>> d = SSEDecoder()
+        >>> d.feed(b"data: he") + d.feed(b"llo\\n\\n")
+        [SSEMessage(data='hello', event=None, id=None, retry=None)]
+
+    Args:
+        max_line_bytes: Largest line accepted; a longer one raises
+            :class:`~rxresponses.errors.SSELineTooLongError` so memory stays bounded.
+    """
+
+    __slots__ = ("_data", "_event", "_id", "_max", "_partial", "_retry", "_skip_lf", "_started")
+
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self._max = max_line_bytes
+        self._partial = bytearray()  # an unterminated line
+        self._skip_lf = False  # the previous chunk ended in CR: a leading LF completes a CRLF
+        self._started = False  # BOM handling happens once
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True when bytes of an unfinished message are buffered (a cut stream leaves some)."""
+        return bool(self._partial) or bool(self._data)
+
+    def feed(self, chunk: bytes) -> list[SSEMessage]:
+        """Decode one chunk of bytes; return the messages it completes, in order."""
+        if not chunk:
+            return []
+        if not self._started:
+            self._partial += chunk
+            if len(self._partial) < len(_BOM) and _BOM.startswith(bytes(self._partial)):
+                return []  # could still be a BOM: wait for more
+            self._started = True
+            chunk = bytes(self._partial)
+            self._partial.clear()
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        has_cr = b"\r" in chunk
+        if not has_cr and b"\n" not in chunk:
+            self._partial += chunk
+            if len(self._partial) > self._max:
+                self._partial.clear()
+                raise SSELineTooLongError(self._max)
+            return []
+        if self._partial:
+            buf = bytes(self._partial) + chunk
+            self._partial.clear()
+        else:
+            buf = chunk
+        if has_cr:
+            if buf.endswith(b"\r"):
+                self._skip_lf = True
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        if len(rest) > self._max:
+            raise SSELineTooLongError(self._max)
+        self._partial += rest
+        out: list[SSEMessage] = []
+        for line in lines:
+            if len(line) > self._max:
+                raise SSELineTooLongError(self._max)
+            self._line(line, out)
+        return out
+
+    def flush(self) -> list[SSEMessage]:
+        """End of input: dispatch a message whose last line ended but whose blank line never came.
+
+        An unterminated final line is discarded, as the SSE specification says: it may be cut.
+        """
+        self._partial.clear()
+        out: list[SSEMessage] = []
+        self._line(b"", out)
+        return out
+
+    def _line(self, line: bytes, out: list[SSEMessage]) -> None:
+        if not line:
+            if self._data:
+                out.append(SSEMessage("\n".join(self._data), self._event, self._id, self._retry))
+                self._data = []
+            self._event = None
+            return
+        if line.startswith(b"data:"):  # the hot path
+            value = line[6:] if line[5:6] == b" " else line[5:]
+            self._data.append(value.decode("utf-8", "replace"))
+            return
+        if line[0] == 0x3A:  # ":" comment
+            return
+        name, sep, raw = line.partition(b":")
+        if sep and raw[:1] == b" ":
+            raw = raw[1:]
+        value_s = raw.decode("utf-8", "replace")
+        if name == b"data":  # "data" with no colon
+            self._data.append(value_s)
+        elif name == b"event":
+            self._event = value_s
+        elif name == b"id":
+            if "\x00" not in value_s:
+                self._id = value_s
+        elif name == b"retry" and value_s.isdigit():
+            self._retry = int(value_s)
+
+
+def decode_sse(
+    *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Callable[[Observable[bytes]], Observable[SSEMessage]]:
+    """Decode a stream of bytes into :class:`SSEMessage` values.
+
+    Completes at ``data: [DONE]`` (which is not emitted; the upstream is disposed) or when the bytes
+    end. A line longer than ``max_line_bytes`` ends the stream with
+    :class:`~rxresponses.errors.SSELineTooLongError`.
+
+    .. code-block:: text
+
+        b"data: a\\n\\nda" ---- b"ta: b\\n\\n" ---- b"data: [DONE]\\n\\n" --|
+        [                       decode_sse()                            ]
+        SSEMessage("a") ------- SSEMessage("b") ---------------------- |
+    """
+
+    def _decode(source: Observable[bytes]) -> Observable[SSEMessage]:
+        def subscribe(
+            observer: abc.ObserverBase[SSEMessage], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            decoder = SSEDecoder(max_line_bytes=max_line_bytes)
+            done = False
+
+            def emit(messages: list[SSEMessage]) -> None:
+                nonlocal done
+                for message in messages:
+                    if message.data == "[DONE]":
+                        done = True
+                        observer.on_completed()
+                        return
+                    observer.on_next(message)
+
+            def on_next(chunk: bytes) -> None:
+                nonlocal done
+                if done:
+                    return
+                try:
+                    messages = decoder.feed(chunk)
+                except Exception as exc:
+                    done = True
+                    observer.on_error(exc)
+                    return
+                emit(messages)
+
+            def on_error(exc: Exception) -> None:
+                if done:
+                    return
+                # What was fully framed before the failure is still delivered.
+                emit(decoder.flush())
+                if not done:
+                    observer.on_error(exc)
+
+            def on_completed() -> None:
+                if done:
+                    return
+                emit(decoder.flush())
+                if not done:
+                    observer.on_completed()
+
+            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return _decode
+
+
+def encode_message(message: SSEMessage) -> bytes:
+    """Encode one :class:`SSEMessage` as an SSE frame (multi-line data becomes several lines)."""
+    parts: list[str] = []
+    if message.event is not None:
+        parts.append(f"event: {message.event}\n")
+    if message.id is not None:
+        parts.append(f"id: {message.id}\n")
+    if message.retry is not None:
+        parts.append(f"retry: {message.retry}\n")
+    for line in message.data.split("\n"):
+        parts.append(f"data: {line}\n")
+    parts.append("\n")
+    return "".join(parts).encode("utf-8")
+
+
+def encode_event(event: WireModel) -> bytes:
+    """Encode a typed event as ``event: <type>`` + ``data: <json>`` + blank line.
+
+    The JSON is one line (JSON escapes newlines inside strings), so one ``data:`` line carries it.
+    """
+    kind = getattr(event, "type", None)
+    data = to_json(event)
+    if kind is None:
+        return f"data: {data}\n\n".encode()
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+def encode_sse() -> Callable[[Observable[WireModel]], Observable[bytes]]:
+    """Encode typed events as SSE frames (``event: <type>`` + ``data: <json>``).
+
+    .. code-block:: text
+
+        ResponseCreatedEvent --------- ResponseCompletedEvent --|
+        [                    encode_sse()                     ]
+        b"event: response.created\\ndata: {...}\\n\\n" --- ... --|
+    """
+
+    def _encode(source: Observable[WireModel]) -> Observable[bytes]:
+        return source.pipe(reactivex.operators.map(encode_event))
+
+    return _encode

@@ -1,0 +1,52 @@
+"""The base class every rxresponses model derives from, and the JSON helpers that go with it.
+
+Two promises shape it:
+
+* **Lenient in, faithful out.** A model parsed off the wire keeps unknown fields (``extra="allow"``)
+  and remembers which fields were present, so ``parse -> dump`` gives back the same JSON object.
+* **Complete when built in Python.** A model that rxresponses (or a user) constructs in code dumps
+  every field, defaults included, so the events we emit carry all the fields the official schema
+  requires (``logprobs: []``, ``annotations: []``, ``summary: []``...).
+
+Both are served by one rule: models validated with the :data:`WIRE` context keep the set of fields
+they were given; models built any other way mark all their fields as set. Dumps always use
+``exclude_unset=True`` (see :func:`to_dict` / :func:`to_json`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["WIRE", "WireModel", "to_dict", "to_json"]
+
+#: Validation context that marks a model as parsed off the wire (see the module docstring).
+WIRE: Final[dict[str, bool]] = {"rxresponses_wire": True}
+
+
+class WireModel(BaseModel):
+    """Base for all rxresponses models: extra fields kept, wire-faithful dumps."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+        # Keep validation cheap on the hot path; assignments are trusted.
+        validate_assignment=False,
+        protected_namespaces=(),
+    )
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not (isinstance(context, dict) and context.get("rxresponses_wire")):
+            # Built in Python: every declared field counts as set, so it is dumped.
+            self.__pydantic_fields_set__.update(type(self).model_fields)
+
+
+def to_dict(model: BaseModel) -> dict[str, Any]:
+    """Dump a model to a JSON-compatible dict, exactly as rxresponses writes it on the wire."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def to_json(model: BaseModel) -> str:
+    """Dump a model to compact JSON text, exactly as rxresponses writes it on the wire."""
+    return model.model_dump_json(by_alias=True, exclude_unset=True)

@@ -1,0 +1,146 @@
+"""Item signals: what :func:`~rxresponses.operators.split_by_item` makes of Chat chunks.
+
+Signals sit between the provider-specific side (chunks, with all their quirks) and the
+Responses side (typed events). They are small frozen dataclasses, cheap to build on the hot path and
+easy to rewrite with :func:`dataclasses.replace` in an operator of your own::
+
+    redact = ops.map(lambda s: replace(s, text=s.text.replace("secret", "******"))
+                     if isinstance(s, TextDelta) else s)
+
+Every item signal carries the item's ``item_id`` (stable from start to end, and the ``id`` of the
+final output item) and a provisional ``output_index`` (order of opening). ``kind`` tells which item
+operator owns it: ``"message"`` (:func:`accumulate_text`), ``"reasoning"``
+(:func:`collect_reasoning`) or ``"function_call"`` (:func:`join_tool_args`).
+
+Guarantees made by :func:`split_by_item`, which the item operators rely on:
+
+* every item gets exactly one :class:`ItemStarted` before its deltas and one :class:`ItemFinished`
+  after them, and :class:`StreamFinished` comes after every item has finished;
+* :class:`StreamStarted` comes first, :class:`StreamFinished` last, each exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from .response import ResponseUsage
+
+__all__ = [
+    "ItemKind",
+    "ItemFinished",
+    "ItemStarted",
+    "ReasoningDelta",
+    "RefusalDelta",
+    "Signal",
+    "StreamFinished",
+    "StreamStarted",
+    "TextDelta",
+    "ToolCallDelta",
+]
+
+ItemKind = Literal["message", "reasoning", "function_call"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    """The first upstream chunk arrived. Carries what the response lifecycle needs."""
+
+    model: str
+    created_at: int
+    upstream_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStarted:
+    """An output item opens. ``call_id`` and ``name`` are set for function calls."""
+
+    kind: ItemKind
+    item_id: str
+    output_index: int
+    call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A fragment of assistant text (an ``output_text`` part of a message item)."""
+
+    kind: ClassVar[ItemKind] = "message"
+    item_id: str
+    output_index: int
+    text: str
+    #: Token log probabilities in the Responses shape (``token``, ``logprob``, ``bytes``,
+    #: ``top_logprobs``), when the upstream chunk had them.
+    logprobs: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    """A fragment of a refusal (a ``refusal`` part of a message item)."""
+
+    kind: ClassVar[ItemKind] = "message"
+    item_id: str
+    output_index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A fragment of reasoning text (a ``reasoning`` item)."""
+
+    kind: ClassVar[ItemKind] = "reasoning"
+    item_id: str
+    output_index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a function call's JSON arguments."""
+
+    kind: ClassVar[ItemKind] = "function_call"
+    item_id: str
+    output_index: int
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFinished:
+    """An output item closes. ``status`` is ``"incomplete"`` for an item cut short."""
+
+    kind: ItemKind
+    item_id: str
+    output_index: int
+    status: Literal["completed", "incomplete"] = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFinished:
+    """The upstream ended. Decides the terminal event.
+
+    Attributes:
+        status: ``completed``, ``incomplete`` (``incomplete_reason`` says why) or ``failed``
+            (``error_code`` and ``error_message`` say why).
+        usage: Token usage, when the upstream reported it (on any status).
+    """
+
+    status: Literal["completed", "incomplete", "failed"]
+    usage: ResponseUsage | None = None
+    incomplete_reason: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: Every value :func:`split_by_item` emits.
+Signal = (
+    StreamStarted
+    | ItemStarted
+    | TextDelta
+    | RefusalDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | ItemFinished
+    | StreamFinished
+)
