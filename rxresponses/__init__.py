@@ -78,5 +78,6 @@ __all__ = [
     "parse_chunks",
     "parse_event",
     "parse_events",
+    "responses_sse_to_events",
     "split_by_item",
 ]

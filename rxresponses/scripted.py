@@ -137,7 +137,9 @@ def chat_chunks(
 def chat_sse(chunks: Iterator[dict[str, Any]] | Sequence[dict[str, Any]]) -> Iterator[bytes]:
     """Frame chunks as a Chat Completions SSE body (one frame per chunk, then ``[DONE]``)."""
     for c in chunks:
-        yield b"data: " + json.dumps(c, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+        yield (
+            b"data: " + json.dumps(c, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+        )
     yield b"data: [DONE]\n\n"
 
 
@@ -168,7 +170,7 @@ def _example_arguments(parameters: Mapping[str, Any] | None) -> str:
     for name in required:
         schema = props.get(name) or {}
         kind = schema.get("type")
-        if "enum" in schema and schema["enum"]:
+        if schema.get("enum"):
             args[name] = schema["enum"][0]
         elif kind in ("integer", "number"):
             args[name] = 1
@@ -217,7 +219,9 @@ def turn_for_request(request: Mapping[str, Any]) -> ScriptedTurn:
             reasoning=f"The user's request needs the {fn.get('name', 'tool')} tool.",
             text="Let me look that up.",
             tool_calls=(
-                ScriptedToolCall(str(fn.get("name", "tool")), _example_arguments(fn.get("parameters"))),
+                ScriptedToolCall(
+                    str(fn.get("name", "tool")), _example_arguments(fn.get("parameters"))
+                ),
             ),
         )
     else:

@@ -37,9 +37,20 @@ class WireModel(BaseModel):
     )
 
     def model_post_init(self, context: Any, /) -> None:
-        if not (isinstance(context, dict) and context.get("rxresponses_wire")):
+        if context is None or not context.get("rxresponses_wire"):
             # Built in Python: every declared field counts as set, so it is dumped.
-            self.__pydantic_fields_set__.update(type(self).model_fields)
+            self.__pydantic_fields_set__.update(_field_names(type(self)))
+
+
+_FIELD_NAMES: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _field_names(cls: type[BaseModel]) -> frozenset[str]:
+    # ``cls.model_fields`` is a property that rebuilds a dict view: cache the names per class.
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(cls.model_fields)
+    return names
 
 
 def to_dict(model: BaseModel) -> dict[str, Any]:
