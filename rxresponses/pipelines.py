@@ -14,11 +14,17 @@ import reactivex
 from reactivex import Observable
 
 from . import operators as rxo
+from .operators._fused import fused_chat_to_responses
 from .operators._split_by_item import IdFactory, random_ids
 from .sse import DEFAULT_MAX_LINE_BYTES
 from .types.chat import ChatCompletionChunk
 
-__all__ = ["chat_sse_to_responses", "chat_to_responses", "responses_sse_to_events"]
+__all__ = [
+    "chat_sse_to_responses",
+    "chat_to_responses",
+    "chat_to_responses_composed",
+    "responses_sse_to_events",
+]
 
 
 def chat_to_responses(
@@ -34,13 +40,43 @@ def chat_to_responses(
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
     """Chat chunks -> typed Responses events, ending in exactly one terminal event.
 
-    Equivalent to::
+    Produces the same events as::
 
         reactivex.compose(
             split_by_item(), collect_reasoning(), accumulate_text(), join_tool_args(), assemble()
         )
 
-    See the operators for the arguments.
+    but runs the five state machines in one subscription (no observer hop between stages; see
+    :mod:`rxresponses.operators._fused`). Compose the operators yourself to insert a stage of your
+    own between them. See the operators for the arguments.
+    """
+    return fused_chat_to_responses(
+        response_id=response_id,
+        model=model,
+        created_at=created_at,
+        echo=echo,
+        choice_index=choice_index,
+        think_tags=think_tags,
+        reasoning_as_summary=reasoning_as_summary,
+        ids=ids,
+    )
+
+
+def chat_to_responses_composed(
+    *,
+    response_id: str | None = None,
+    model: str | None = None,
+    created_at: int | None = None,
+    echo: Mapping[str, Any] | None = None,
+    choice_index: int = 0,
+    think_tags: bool = True,
+    reasoning_as_summary: bool = False,
+    ids: IdFactory = random_ids,
+) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
+    """:func:`chat_to_responses` spelled out as the composition of the public operators.
+
+    A template to copy when you insert your own stages; the tests hold its output equal to
+    :func:`chat_to_responses`.
     """
     return reactivex.compose(
         rxo.split_by_item(choice_index=choice_index, think_tags=think_tags, ids=ids),
