@@ -38,8 +38,7 @@ from .operators._final import ResponseAccumulator
 from .pipelines import chat_sse_to_responses, chat_to_responses, responses_sse_to_events
 from .sources import from_bytes, from_file, from_httpx, from_httpx_async
 from .sse import SSEDecoder, SSEMessage, encode_event
-from .types.events import ResponseStreamEvent, parse_event
-from .types.response import Response
+from .types import Response, ResponseStreamEvent, parse_event
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ they were given; models built any other way mark all their fields as set. Dumps 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +40,22 @@ class WireModel(BaseModel):
         if context is None or not context.get("rxresponses_wire"):
             # Built in Python: every declared field counts as set, so it is dumped.
             self.__pydantic_fields_set__.update(_field_names(type(self)))
+
+    @classmethod
+    def trusted(cls, values: dict[str, Any]) -> Self:
+        """Build an instance from ``values`` without validation: the hot-path constructor.
+
+        ``values`` must hold *every* declared field, each already of its declared type (the
+        dict is adopted, not copied). rxresponses uses it for the per-token delta events it
+        builds itself; the tests hold its dumps equal to validated construction and valid against
+        the official schema. Anything else should use the normal constructor.
+        """
+        obj = cls.__new__(cls)
+        object.__setattr__(obj, "__dict__", values)
+        object.__setattr__(obj, "__pydantic_fields_set__", set(_field_names(cls)))
+        object.__setattr__(obj, "__pydantic_extra__", {})
+        object.__setattr__(obj, "__pydantic_private__", None)
+        return obj
 
 
 _FIELD_NAMES: dict[type[BaseModel], frozenset[str]] = {}

@@ -16,14 +16,14 @@ own and more lenient than the SDK's, so that every frame real servers send parse
   payload. Events that are on the wire but in no SDK union (``keepalive``,
   ``response.apply_patch_call_operation_diff.delta/done``) have their own classes.
 * **Wire extras are kept** (``obfuscation`` on delta events, ``name`` on
-  ``function_call_arguments.done`` from openai 3.3.1-era servers...), so ``parse -> to_dict`` gives
-  back exactly the received JSON object.
+  ``function_call_arguments.done``...), so ``parse -> to_dict`` gives back exactly the received
+  JSON object.
 * Shell-call output payloads (``delta``, ``output``) are plain dicts: rxresponses only passes them
   through.
 
 :data:`EVENT_ADAPTER` is built once at import; :func:`parse_event` is the entry point for wire data.
-The union uses a callable discriminator on ``type`` (a dict lookup), so dispatch costs the same for
-the 60-odd members.
+The union uses a callable discriminator on ``type`` (one set lookup), so dispatch costs the same for
+all 60-odd members.
 """
 
 from __future__ import annotations
@@ -38,11 +38,13 @@ from .response import (
     Content,
     Logprob,
     Response,
+    ResponseContentPartOther,
     ResponseOutputItem,
     ResponseOutputRefusal,
     ResponseOutputText,
     SparseModel,
     Summary,
+    _tag_of,
 )
 
 __all__ = [
@@ -65,7 +67,6 @@ __all__ = [
     "ResponseContentPart",
     "ResponseContentPartAddedEvent",
     "ResponseContentPartDoneEvent",
-    "ResponseContentPartOther",
     "ResponseCreatedEvent",
     "ResponseCustomToolCallInputDeltaEvent",
     "ResponseCustomToolCallInputDoneEvent",
@@ -280,24 +281,11 @@ class ResponseOutputItemDoneEvent(WireModel):
 PartReasoningText = Content
 
 
-class ResponseContentPartOther(WireModel):
-    """A content part of a type rxresponses does not model; every field is kept as an extra."""
-
-    _is_fallback: ClassVar[bool] = True
-    type: str
-
-
 _PART_TYPES: Final = frozenset({"output_text", "refusal", "reasoning_text"})
 
 
 def _part_tag(value: Any) -> str:
-    if isinstance(value, dict):
-        t = value.get("type")
-    elif isinstance(value, ResponseContentPartOther):
-        return "other"
-    else:
-        t = getattr(value, "type", None)
-    return t if t in _PART_TYPES else "other"
+    return _tag_of(value, _PART_TYPES, "other")
 
 
 #: The ``part`` of ``content_part.added/done``: ``output_text``, ``refusal``, ``reasoning_text``
@@ -357,7 +345,7 @@ class ResponseTextDeltaEvent(WireModel):
 
 
 class ResponseTextDoneEvent(WireModel):
-    """``response.output_text.done``: The full text of a finished ``output_text`` part. ``logprobs``
+    """``response.output_text.done``: the full text of a finished ``output_text`` part. ``logprobs``
     defaults to ``[]``.
     """
 
@@ -371,7 +359,7 @@ class ResponseTextDoneEvent(WireModel):
 
 
 class ResponseOutputTextAnnotationAddedEvent(WireModel):
-    """``response.output_text.annotation.added``: An annotation (citation...) added to an
+    """``response.output_text.annotation.added``: an annotation (citation...) added to an
     ``output_text`` part.
     """
 
@@ -396,7 +384,7 @@ class ResponseRefusalDeltaEvent(WireModel):
 
 
 class ResponseRefusalDoneEvent(WireModel):
-    """``response.refusal.done``: The full text of a finished ``refusal`` part."""
+    """``response.refusal.done``: the full text of a finished ``refusal`` part."""
 
     type: Literal["response.refusal.done"] = "response.refusal.done"
     sequence_number: int = 0
@@ -421,9 +409,9 @@ class ResponseFunctionCallArgumentsDeltaEvent(WireModel):
 
 
 class ResponseFunctionCallArgumentsDoneEvent(WireModel):
-    """``response.function_call_arguments.done``: The full JSON arguments of a ``function_call``
-    item (openai 3.3.1 also declared a ``name``, which the wire rarely sends; it is kept as an
-    extra when present).
+    """``response.function_call_arguments.done``: the full JSON arguments of a ``function_call``
+    item. openai 3.3.1 also declared a required ``name`` (removed again in 3.54.0; OpenAI does not
+    send it); when a server sends it, it is kept as an extra.
     """
 
     type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
@@ -446,7 +434,7 @@ class ResponseCustomToolCallInputDeltaEvent(WireModel):
 
 
 class ResponseCustomToolCallInputDoneEvent(WireModel):
-    """``response.custom_tool_call_input.done``: The full input of a ``custom_tool_call`` item."""
+    """``response.custom_tool_call_input.done``: the full input of a ``custom_tool_call`` item."""
 
     type: Literal["response.custom_tool_call_input.done"] = "response.custom_tool_call_input.done"
     sequence_number: int = 0
@@ -494,7 +482,7 @@ class ResponseReasoningSummaryTextDeltaEvent(WireModel):
 
 
 class ResponseReasoningSummaryTextDoneEvent(WireModel):
-    """``response.reasoning_summary_text.done``: The full text of a reasoning summary part."""
+    """``response.reasoning_summary_text.done``: the full text of a reasoning summary part."""
 
     type: Literal["response.reasoning_summary_text.done"] = "response.reasoning_summary_text.done"
     sequence_number: int = 0
@@ -518,7 +506,7 @@ class ResponseReasoningTextDeltaEvent(WireModel):
 
 
 class ResponseReasoningTextDoneEvent(WireModel):
-    """``response.reasoning_text.done``: The full raw reasoning text of a ``reasoning_text`` content
+    """``response.reasoning_text.done``: the full raw reasoning text of a ``reasoning_text`` content
     part.
     """
 
@@ -634,7 +622,7 @@ class ResponseCodeInterpreterCallCodeDeltaEvent(WireModel):
 
 
 class ResponseCodeInterpreterCallCodeDoneEvent(WireModel):
-    """``response.code_interpreter_call_code.done``: The full code of a code interpreter call."""
+    """``response.code_interpreter_call_code.done``: the full code of a code interpreter call."""
 
     type: Literal["response.code_interpreter_call_code.done"] = (
         "response.code_interpreter_call_code.done"
@@ -646,7 +634,7 @@ class ResponseCodeInterpreterCallCodeDoneEvent(WireModel):
 
 
 class ResponseImageGenCallInProgressEvent(WireModel):
-    """``response.image_generation_call.in_progress``: An image generation call started."""
+    """``response.image_generation_call.in_progress``: an image generation call started."""
 
     type: Literal["response.image_generation_call.in_progress"] = (
         "response.image_generation_call.in_progress"
@@ -657,7 +645,7 @@ class ResponseImageGenCallInProgressEvent(WireModel):
 
 
 class ResponseImageGenCallGeneratingEvent(WireModel):
-    """``response.image_generation_call.generating``: An image generation call is generating."""
+    """``response.image_generation_call.generating``: an image generation call is generating."""
 
     type: Literal["response.image_generation_call.generating"] = (
         "response.image_generation_call.generating"
@@ -668,7 +656,7 @@ class ResponseImageGenCallGeneratingEvent(WireModel):
 
 
 class ResponseImageGenCallCompletedEvent(WireModel):
-    """``response.image_generation_call.completed``: An image generation call finished."""
+    """``response.image_generation_call.completed``: an image generation call finished."""
 
     type: Literal["response.image_generation_call.completed"] = (
         "response.image_generation_call.completed"
@@ -701,7 +689,7 @@ class ResponseImageGenCallPartialImageEvent(SparseModel):
 
 
 class ResponseMcpCallInProgressEvent(WireModel):
-    """``response.mcp_call.in_progress``: An MCP tool call started."""
+    """``response.mcp_call.in_progress``: an MCP tool call started."""
 
     type: Literal["response.mcp_call.in_progress"] = "response.mcp_call.in_progress"
     sequence_number: int = 0
@@ -710,7 +698,7 @@ class ResponseMcpCallInProgressEvent(WireModel):
 
 
 class ResponseMcpCallCompletedEvent(WireModel):
-    """``response.mcp_call.completed``: An MCP tool call finished."""
+    """``response.mcp_call.completed``: an MCP tool call finished."""
 
     type: Literal["response.mcp_call.completed"] = "response.mcp_call.completed"
     sequence_number: int = 0
@@ -719,7 +707,7 @@ class ResponseMcpCallCompletedEvent(WireModel):
 
 
 class ResponseMcpCallFailedEvent(WireModel):
-    """``response.mcp_call.failed``: An MCP tool call failed."""
+    """``response.mcp_call.failed``: an MCP tool call failed."""
 
     type: Literal["response.mcp_call.failed"] = "response.mcp_call.failed"
     sequence_number: int = 0
@@ -738,7 +726,7 @@ class ResponseMcpCallArgumentsDeltaEvent(WireModel):
 
 
 class ResponseMcpCallArgumentsDoneEvent(WireModel):
-    """``response.mcp_call_arguments.done``: The full JSON arguments of an MCP tool call."""
+    """``response.mcp_call_arguments.done``: the full JSON arguments of an MCP tool call."""
 
     type: Literal["response.mcp_call_arguments.done"] = "response.mcp_call_arguments.done"
     sequence_number: int = 0
@@ -748,7 +736,7 @@ class ResponseMcpCallArgumentsDoneEvent(WireModel):
 
 
 class ResponseMcpListToolsInProgressEvent(WireModel):
-    """``response.mcp_list_tools.in_progress``: Listing the tools of an MCP server started."""
+    """``response.mcp_list_tools.in_progress``: listing the tools of an MCP server started."""
 
     type: Literal["response.mcp_list_tools.in_progress"] = "response.mcp_list_tools.in_progress"
     sequence_number: int = 0
@@ -757,7 +745,7 @@ class ResponseMcpListToolsInProgressEvent(WireModel):
 
 
 class ResponseMcpListToolsCompletedEvent(WireModel):
-    """``response.mcp_list_tools.completed``: Listing the tools of an MCP server finished."""
+    """``response.mcp_list_tools.completed``: listing the tools of an MCP server finished."""
 
     type: Literal["response.mcp_list_tools.completed"] = "response.mcp_list_tools.completed"
     sequence_number: int = 0
@@ -766,7 +754,7 @@ class ResponseMcpListToolsCompletedEvent(WireModel):
 
 
 class ResponseMcpListToolsFailedEvent(WireModel):
-    """``response.mcp_list_tools.failed``: Listing the tools of an MCP server failed."""
+    """``response.mcp_list_tools.failed``: listing the tools of an MCP server failed."""
 
     type: Literal["response.mcp_list_tools.failed"] = "response.mcp_list_tools.failed"
     sequence_number: int = 0
@@ -802,7 +790,7 @@ class ResponseShellCallCommandDeltaEvent(SparseModel):
 
 
 class ResponseShellCallCommandDoneEvent(WireModel):
-    """``response.shell_call_command.done``: The full command of a shell call."""
+    """``response.shell_call_command.done``: the full command of a shell call."""
 
     type: Literal["response.shell_call_command.done"] = "response.shell_call_command.done"
     sequence_number: int = 0
@@ -827,7 +815,7 @@ class ResponseShellCallOutputContentDeltaEvent(WireModel):
 
 
 class ResponseShellCallOutputContentDoneEvent(WireModel):
-    """``response.shell_call_output_content.done``: The full output of a shell command: ``output``
+    """``response.shell_call_output_content.done``: the full output of a shell command: ``output``
     is a list of ``{outcome, stdout, stderr, created_by?}``.
     """
 
@@ -850,7 +838,7 @@ class ResponseAudioDeltaEvent(WireModel):
 
 
 class ResponseAudioDoneEvent(WireModel):
-    """``response.audio.done``: The audio is finished."""
+    """``response.audio.done``: the audio is finished."""
 
     type: Literal["response.audio.done"] = "response.audio.done"
     sequence_number: int = 0
@@ -865,7 +853,7 @@ class ResponseAudioTranscriptDeltaEvent(WireModel):
 
 
 class ResponseAudioTranscriptDoneEvent(WireModel):
-    """``response.audio.transcript.done``: The audio transcript is finished."""
+    """``response.audio.transcript.done``: the audio transcript is finished."""
 
     type: Literal["response.audio.transcript.done"] = "response.audio.transcript.done"
     sequence_number: int = 0
@@ -895,7 +883,7 @@ class ResponseApplyPatchCallOperationDiffDeltaEvent(WireModel):
 
 
 class ResponseApplyPatchCallOperationDiffDoneEvent(WireModel):
-    """``response.apply_patch_call_operation_diff.done``: The full diff of an ``apply_patch_call``
+    """``response.apply_patch_call_operation_diff.done``: the full diff of an ``apply_patch_call``
     (on the wire, in no SDK union).
     """
 
@@ -938,6 +926,12 @@ class UnknownEvent(WireModel):
 # --------------------------------------------------------------------------------------------
 
 _UNKNOWN_TAG: Final = "*"
+
+
+def _event_tag(value: Any) -> str:
+    """The union tag of an event: its ``type`` if modelled (:data:`EVENT_TYPES`), else ``"*"``."""
+    return _tag_of(value, EVENT_TYPES, _UNKNOWN_TAG)
+
 
 #: Any event of a Responses stream. Discriminated on ``type``; an unknown ``type`` parses into
 #: :class:`UnknownEvent` instead of raising.
@@ -1043,7 +1037,7 @@ ResponseStreamEvent = Annotated[
     ]
     | Annotated[ResponseKeepAliveEvent, Tag("keepalive")]
     | Annotated[UnknownEvent, Tag("*")],
-    Discriminator(lambda value: _event_tag(value)),
+    Discriminator(_event_tag),
 ]
 
 
@@ -1061,16 +1055,6 @@ _EVENT_CLASSES: Final = _known_event_classes()
 
 #: Every event ``type`` rxresponses models (the tags of :data:`ResponseStreamEvent`).
 EVENT_TYPES: Final[frozenset[str]] = frozenset(_EVENT_CLASSES)
-
-
-def _event_tag(value: Any) -> str:
-    if isinstance(value, dict):
-        t = value.get("type")
-    elif isinstance(value, UnknownEvent):
-        return _UNKNOWN_TAG
-    else:
-        t = getattr(value, "type", None)
-    return t if t in EVENT_TYPES else _UNKNOWN_TAG
 
 
 #: The one :class:`~pydantic.TypeAdapter` of :data:`ResponseStreamEvent`, built at import.

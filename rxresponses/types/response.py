@@ -15,7 +15,7 @@ than the SDK's, because real servers send things the SDK's types reject:
   against the SDK, while a model parsed off the wire dumps only what it was given (see ``_base``).
 * **Unknown item and part types are kept, not rejected.** :data:`ResponseOutputItem`,
   :data:`ResponseOutputMessageContent` and :data:`Annotation` are discriminated unions with a
-  generic fallback member (:class:`ResponseOutputItemOther`, :class:`ResponseOutputContentOther`,
+  generic fallback member (:class:`ResponseOutputItemOther`, :class:`ResponseContentPartOther`,
   :class:`AnnotationOther`) that keeps every field of a type we do not model (hosted tool calls such
   as ``web_search_call``, ``mcp_call``, ``shell_call``...).
 * **Configuration echoes are plain JSON.** ``tools``, ``tool_choice``, ``reasoning``, ``text``,
@@ -51,10 +51,10 @@ __all__ = [
     "LogprobTopLogprob",
     "OutputTokensDetails",
     "Response",
+    "ResponseContentPartOther",
     "ResponseCustomToolCall",
     "ResponseError",
     "ResponseFunctionToolCall",
-    "ResponseOutputContentOther",
     "ResponseOutputItem",
     "ResponseOutputItemOther",
     "ResponseOutputMessage",
@@ -219,8 +219,12 @@ class ResponseOutputRefusal(WireModel):
     refusal: str = ""
 
 
-class ResponseOutputContentOther(WireModel):
-    """A content part of a type rxresponses does not model; every field is kept as an extra."""
+class ResponseContentPartOther(WireModel):
+    """A content part of a type rxresponses does not model; every field is kept as an extra.
+
+    The fallback of both :data:`ResponseOutputMessageContent` and the ``part`` of
+    ``content_part.added/done`` events.
+    """
 
     _is_fallback: ClassVar[bool] = True
     type: str
@@ -237,7 +241,7 @@ def _message_content_tag(value: Any) -> str:
 ResponseOutputMessageContent = Annotated[
     Annotated[ResponseOutputText, Tag("output_text")]
     | Annotated[ResponseOutputRefusal, Tag("refusal")]
-    | Annotated[ResponseOutputContentOther, Tag("other")],
+    | Annotated[ResponseContentPartOther, Tag("other")],
     Discriminator(_message_content_tag),
 ]
 
@@ -414,10 +418,12 @@ class ResponseError(WireModel):
 
     ``code`` is a closed ``Literal`` in the SDK (``server_error``, ``rate_limit_exceeded``,
     ``invalid_prompt``, ``vector_store_timeout``, ``invalid_image``...), but servers send others
-    (``insufficient_quota``), so it is a ``str`` here; it defaults to ``"server_error"``.
+    (``insufficient_quota``), so it is a ``str`` here. It defaults to ``"server_error"`` when
+    built in Python; ``null`` from a nonconforming server is accepted rather than losing the
+    terminal event.
     """
 
-    code: str = "server_error"
+    code: str | None = "server_error"
     message: str = ""
 
 
