@@ -153,8 +153,10 @@ class SSEDecoder:
     def _line(self, line: bytes, out: list[SSEMessage]) -> None:
         if not line:
             if self._data:
-                out.append(SSEMessage("\n".join(self._data), self._event, self._id, self._retry))
+                data = "\n".join(self._data)
                 self._data = []
+                if data:  # a lone empty ``data:`` line dispatches nothing (WHATWG)
+                    out.append(SSEMessage(data, self._event, self._id, self._retry))
             self._event = None
             return
         if line.startswith(b"data:"):  # the hot path
@@ -174,7 +176,7 @@ class SSEDecoder:
         elif name == b"id":
             if "\x00" not in value_s:
                 self._id = value_s
-        elif name == b"retry" and value_s.isdigit():
+        elif name == b"retry" and value_s.isascii() and value_s.isdigit():
             self._retry = int(value_s)
 
 

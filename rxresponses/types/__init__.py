@@ -212,7 +212,7 @@ __all__ = [
 ]
 
 # The Chat Completions side, and the item signals between split_by_item and the item operators.
-from .chat import (  # noqa: E402
+from .chat import (
     ChatCompletionChunk,
     ChoiceDelta,
     ChoiceDeltaFunctionCall,
@@ -224,7 +224,7 @@ from .chat import (  # noqa: E402
     TopLogprob,
     parse_chunk,
 )
-from .signals import (  # noqa: E402
+from .signals import (
     ItemFinished,
     ItemKind,
     ItemStarted,
