@@ -41,6 +41,18 @@ class WireModel(BaseModel):
             # Built in Python: every declared field counts as set, so it is dumped.
             self.__pydantic_fields_set__.update(_field_names(type(self)))
 
+    def _repr_html_(self) -> str | None:
+        """Jupyter's HTML view (see :mod:`rxresponses.sinks.notebook`)."""
+        from ..sinks.notebook import repr_html
+
+        return repr_html(self)
+
+    def _repr_markdown_(self) -> str | None:
+        """Jupyter's Markdown view (see :mod:`rxresponses.sinks.notebook`)."""
+        from ..sinks.notebook import repr_markdown
+
+        return repr_markdown(self)
+
     @classmethod
     def trusted(cls, values: dict[str, Any]) -> Self:
         """Build an instance from ``values`` without validation: the hot-path constructor.
