@@ -1,0 +1,218 @@
+"""``rxresponses serve``: an OpenAI Responses endpoint in front of any Chat Completions provider.
+
+Point a Responses client (the OpenAI SDKs, the Codex CLI) at ``http://127.0.0.1:8000/v1``; the
+server translates each ``POST /v1/responses`` into a Chat Completions request for the upstream and
+streams the answer back as Responses events, converted by the rxresponses operators. Without
+``--upstream`` it answers from the embedded scripted model: no key, no network.
+
+The CLI (``rxresponses.cli``) calls :func:`add_arguments` and :func:`run`. Importing this package
+does not import Starlette or uvicorn (the optional ``server`` extra): they are imported when the
+server is built or run.
+
+Example::
+
+    from rxresponses.server import ServerConfig, create_app
+
+    app = create_app(ServerConfig(upstream="http://127.0.0.1:8080/v1"))  # any ASGI server
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import logging.config
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .config import DEFAULT_MAX_BODY_BYTES, ConfigError, ServerConfig
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = [
+    "APP_FACTORY",
+    "ConfigError",
+    "ServerConfig",
+    "add_arguments",
+    "config_from_args",
+    "create_app",
+    "run",
+]
+
+#: The app factory uvicorn imports in every worker (configuration through the environment).
+APP_FACTORY = "rxresponses.server.app:create_app_from_env"
+
+logger = logging.getLogger("rxresponses.server")
+
+
+def create_app(config: ServerConfig | None = None, **kwargs: Any) -> Starlette:
+    """Build the ASGI app (see :func:`rxresponses.server.app.create_app`)."""
+    from .app import create_app as _create_app
+
+    return _create_app(config, **kwargs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` options to ``parser`` (the CLI's ``serve`` subcommand)."""
+    parser.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="Chat Completions provider base URL, as the OpenAI SDKs take it "
+        "(e.g. http://127.0.0.1:8080/v1). Default: the embedded scripted model (no network).",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, local only)"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (default: 1)"
+    )
+    parser.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="read the upstream API key from environment variable NAME; it replaces the "
+        "client's Authorization header upstream (default: forward the client's header)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help=f"largest accepted request body (default: {DEFAULT_MAX_BODY_BYTES}, 8 MiB)",
+    )
+    parser.add_argument(
+        "--scripted-delay-ms",
+        type=float,
+        default=5.0,
+        metavar="MS",
+        help="pause between chunks of the embedded scripted model (default: 5)",
+    )
+    parser.add_argument(
+        "--system-role",
+        choices=("system", "developer"),
+        default="system",
+        help="Chat role for instructions and system/developer messages (default: system)",
+    )
+    parser.add_argument(
+        "--max-tokens-field",
+        choices=("max_tokens", "max_completion_tokens"),
+        default="max_tokens",
+        help="Chat field that carries max_output_tokens (default: max_tokens, which every "
+        "Chat server accepts; OpenAI reasoning models need max_completion_tokens)",
+    )
+    parser.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long the upstream may stay silent before the request fails (default: 600)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        default="info",
+        help="log level (default: info)",
+    )
+    parser.add_argument(
+        "--no-access-log", action="store_true", help="do not log one line per HTTP request"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The :class:`ServerConfig` that parsed ``serve`` arguments describe."""
+    return ServerConfig(
+        upstream=args.upstream or None,
+        api_key_env=args.api_key_env or None,
+        max_body_bytes=args.max_body_bytes,
+        scripted_delay=args.scripted_delay_ms / 1000,
+        system_role=args.system_role,
+        max_tokens_field=args.max_tokens_field,
+        upstream_timeout=args.upstream_timeout,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the server with uvicorn until it is stopped; return the exit code.
+
+    The configuration travels to the app factory (:data:`APP_FACTORY`) through ``RXRESPONSES_*``
+    environment variables, so ``--workers N`` works: each worker builds its own app. The API key
+    itself is never put in the environment by this function: only the name of its variable.
+    """
+    try:
+        config = config_from_args(args)
+        config.resolve_api_key()  # fail now, with a clear message, rather than in each worker
+        if args.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if not 0 <= args.port <= 65535:
+            raise ConfigError("--port must be between 0 and 65535")
+    except ConfigError as exc:
+        print(f"rxresponses serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError:
+        print(
+            "rxresponses serve needs the 'server' extra: pip install 'rxresponses[server]'",
+            file=sys.stderr,
+        )
+        return 2
+
+    os.environ.update(config.to_env())
+    log_config = _log_config(args.log_level)
+    logging.config.dictConfig(log_config)
+    if not _is_loopback(args.host):
+        logger.warning(
+            "listening on %s: anyone who can reach this port can use the upstream%s",
+            args.host,
+            " with the configured API key" if config.api_key_env else "",
+        )
+    logger.info(
+        "Responses API on http://%s:%d/v1 -> %s (%d worker%s)",
+        args.host,
+        args.port,
+        config.upstream_label,
+        args.workers,
+        "" if args.workers == 1 else "s",
+    )
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=log_config,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+            timeout_graceful_shutdown=30,
+        )
+    except SystemExit as exc:  # uvicorn exits on startup failure (port in use...)
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging configuration plus the ``rxresponses`` logger."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["rxresponses"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config

@@ -1,0 +1,214 @@
+"""Configuration of ``rxresponses serve``: one frozen dataclass, readable from the environment.
+
+The same :class:`ServerConfig` is built from command-line arguments (``rxresponses serve ...``) or
+from ``RXRESPONSES_*`` environment variables (:meth:`ServerConfig.from_env`), which is how the
+configuration reaches every worker process when uvicorn runs several (``--workers N``).
+
+The upstream API key is never part of the configuration: only the *name* of the environment
+variable that holds it (``api_key_env``). Each process reads the key itself
+(:meth:`ServerConfig.resolve_api_key`) and keeps it in a :class:`Secret`, whose ``repr`` hides it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ENV_PREFIX",
+    "ConfigError",
+    "Secret",
+    "ServerConfig",
+]
+
+#: Default request body limit: 8 MiB (a long Codex session is a few hundred KiB).
+DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+#: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
+ENV_PREFIX: Final = "RXRESPONSES_"
+
+SystemRole = Literal["system", "developer"]
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable (bad URL, missing key variable, bad number...)."""
+
+
+class Secret:
+    """A string that does not show itself in ``repr``/``str`` (so it cannot leak into a log)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value. Call it only where the value is sent, never where it is shown."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``rxresponses serve`` can be told.
+
+    Attributes:
+        upstream: The Chat Completions provider's base URL as the OpenAI SDKs take it
+            (``http://127.0.0.1:8080/v1``: the server posts to ``{upstream}/chat/completions``).
+            ``None`` answers from the embedded scripted model (no network, no key).
+        api_key_env: Name of an environment variable holding the upstream API key. When set, the
+            key replaces the client's ``Authorization`` header upstream; when not, the client's
+            header is forwarded as is.
+        max_body_bytes: Largest accepted request body; larger ones get 413.
+        scripted_delay: Pause between two chunks of the embedded scripted model, in seconds.
+        system_role: Chat role used for ``instructions`` and for ``system``/``developer`` input
+            messages. ``"system"`` works with every Chat server; ``"developer"`` only with some.
+        max_tokens_field: The Chat field that carries ``max_output_tokens``. ``max_tokens`` is
+            accepted by every Chat server (vLLM, llama.cpp, Ollama, LM Studio, TGI, Groq, DeepSeek,
+            Mistral...); OpenAI's reasoning models need ``max_completion_tokens``.
+        upstream_timeout: Seconds the upstream may stay silent (connect, or between two reads)
+            before the request fails.
+        max_connections: Size of the upstream connection pool (per process).
+    """
+
+    upstream: str | None = None
+    api_key_env: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    scripted_delay: float = 0.005
+    system_role: SystemRole = "system"
+    max_tokens_field: MaxTokensField = "max_tokens"
+    upstream_timeout: float = 600.0
+    max_connections: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.upstream is not None:
+            parts = urlsplit(self.upstream)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(
+                    f"--upstream must be an http(s) base URL such as http://127.0.0.1:8080/v1, "
+                    f"not {_safe_url(self.upstream)!r}"
+                )
+            if parts.query or parts.fragment:
+                raise ConfigError("--upstream must not have a query string or fragment")
+        if self.max_body_bytes <= 0:
+            raise ConfigError("max_body_bytes must be positive")
+        if self.scripted_delay < 0:
+            raise ConfigError("scripted_delay must not be negative")
+        if self.upstream_timeout <= 0:
+            raise ConfigError("upstream_timeout must be positive")
+        if self.max_connections <= 0:
+            raise ConfigError("max_connections must be positive")
+        if self.system_role not in ("system", "developer"):
+            raise ConfigError(
+                f"system_role must be 'system' or 'developer', not {self.system_role!r}"
+            )
+        if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ConfigError(
+                "max_tokens_field must be 'max_tokens' or 'max_completion_tokens', "
+                f"not {self.max_tokens_field!r}"
+            )
+
+    @property
+    def chat_completions_url(self) -> str | None:
+        """``{upstream}/chat/completions``, or ``None`` for the embedded model."""
+        if self.upstream is None:
+            return None
+        return self.upstream.rstrip("/") + "/chat/completions"
+
+    @property
+    def upstream_label(self) -> str:
+        """The upstream for log lines (credentials in the URL, if any, are masked)."""
+        if self.upstream is None:
+            return "the embedded scripted model"
+        return _safe_url(self.upstream)
+
+    def resolve_api_key(self, environ: Mapping[str, str] | None = None) -> Secret | None:
+        """Read the upstream key from the variable named by ``api_key_env``.
+
+        Raises:
+            ConfigError: ``api_key_env`` is set but the variable is missing or empty.
+        """
+        if not self.api_key_env:
+            return None
+        env = os.environ if environ is None else environ
+        value = env.get(self.api_key_env, "").strip()
+        if not value:
+            raise ConfigError(
+                f"--api-key-env {self.api_key_env}: that environment variable is not set or empty"
+            )
+        return Secret(value)
+
+    # -- environment (how the configuration reaches uvicorn worker processes) ----------------
+
+    def to_env(self) -> dict[str, str]:
+        """The ``RXRESPONSES_*`` variables that :meth:`from_env` reads back to this config."""
+        return {
+            f"{ENV_PREFIX}MAX_BODY_BYTES": str(self.max_body_bytes),
+            f"{ENV_PREFIX}SCRIPTED_DELAY_MS": repr(self.scripted_delay * 1000),
+            f"{ENV_PREFIX}SYSTEM_ROLE": self.system_role,
+            f"{ENV_PREFIX}MAX_TOKENS_FIELD": self.max_tokens_field,
+            f"{ENV_PREFIX}UPSTREAM_TIMEOUT": repr(self.upstream_timeout),
+            f"{ENV_PREFIX}MAX_CONNECTIONS": str(self.max_connections),
+            f"{ENV_PREFIX}UPSTREAM": self.upstream or "",
+            f"{ENV_PREFIX}API_KEY_ENV": self.api_key_env or "",
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
+        """Build a config from ``RXRESPONSES_*`` variables (unset ones keep their defaults).
+
+        ``RXRESPONSES_UPSTREAM``, ``RXRESPONSES_API_KEY_ENV``, ``RXRESPONSES_MAX_BODY_BYTES``,
+        ``RXRESPONSES_SCRIPTED_DELAY_MS``, ``RXRESPONSES_SYSTEM_ROLE``,
+        ``RXRESPONSES_MAX_TOKENS_FIELD``, ``RXRESPONSES_UPSTREAM_TIMEOUT`` (seconds),
+        ``RXRESPONSES_MAX_CONNECTIONS``.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name, "").strip()
+            return value or None
+
+        def number(name: str, kind: type[int] | type[float]) -> int | float | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a number") from None
+
+        kwargs: dict[str, object] = {}
+        if (upstream := get("UPSTREAM")) is not None:
+            kwargs["upstream"] = upstream
+        if (key_env := get("API_KEY_ENV")) is not None:
+            kwargs["api_key_env"] = key_env
+        if (size := number("MAX_BODY_BYTES", int)) is not None:
+            kwargs["max_body_bytes"] = size
+        if (delay := number("SCRIPTED_DELAY_MS", float)) is not None:
+            kwargs["scripted_delay"] = delay / 1000
+        if (role := get("SYSTEM_ROLE")) is not None:
+            kwargs["system_role"] = role
+        if (field_name := get("MAX_TOKENS_FIELD")) is not None:
+            kwargs["max_tokens_field"] = field_name
+        if (timeout := number("UPSTREAM_TIMEOUT", float)) is not None:
+            kwargs["upstream_timeout"] = timeout
+        if (conns := number("MAX_CONNECTIONS", int)) is not None:
+            kwargs["max_connections"] = conns
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _safe_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"***@{host}").geturl()

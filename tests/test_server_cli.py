@@ -1,0 +1,186 @@
+"""``rxresponses.server.add_arguments`` / ``run``, the configuration, and running under workers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import httpx
+import pytest
+
+from rxresponses.server import ConfigError, ServerConfig, add_arguments, run
+from rxresponses.server import config_from_args as from_args
+from rxresponses.server.app import create_app_from_env
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rxresponses serve")
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults():
+    args = parse()
+    assert (args.upstream, args.host, args.port, args.workers) == (None, "127.0.0.1", 8000, 1)
+    assert from_args(args) == ServerConfig()
+
+
+def test_options_make_a_config():
+    args = parse(
+        "--upstream",
+        "http://127.0.0.1:8080/v1",
+        "--api-key-env",
+        "MY_KEY",
+        "--max-body-bytes",
+        "1024",
+        "--scripted-delay-ms",
+        "0",
+        "--system-role",
+        "developer",
+        "--max-tokens-field",
+        "max_completion_tokens",
+        "--upstream-timeout",
+        "30",
+    )
+    assert from_args(args) == ServerConfig(
+        upstream="http://127.0.0.1:8080/v1",
+        api_key_env="MY_KEY",
+        max_body_bytes=1024,
+        scripted_delay=0,
+        system_role="developer",
+        max_tokens_field="max_completion_tokens",
+        upstream_timeout=30,
+    )
+
+
+def test_config_round_trips_through_the_environment():
+    config = ServerConfig(
+        upstream="https://api.example.com/v1",
+        api_key_env="K",
+        max_body_bytes=99,
+        scripted_delay=0.25,
+        system_role="developer",
+        max_tokens_field="max_completion_tokens",
+        upstream_timeout=12.5,
+        max_connections=7,
+    )
+    assert ServerConfig.from_env(config.to_env()) == config
+    assert ServerConfig.from_env({}) == ServerConfig()
+
+
+def test_app_factory_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("RXRESPONSES_SCRIPTED_DELAY_MS", "0")
+    monkeypatch.setenv("RXRESPONSES_MAX_BODY_BYTES", "123")
+    app = create_app_from_env()
+    assert app.state.rxresponses.config == ServerConfig(scripted_delay=0, max_body_bytes=123)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"upstream": "127.0.0.1:8080"}, r"http\(s\) base URL"),
+        ({"upstream": "ftp://host/v1"}, r"http\(s\) base URL"),
+        ({"max_body_bytes": 0}, "max_body_bytes"),
+        ({"system_role": "user"}, "system_role"),
+    ],
+)
+def test_bad_configs(config, message):
+    with pytest.raises(ConfigError, match=message):
+        ServerConfig(**config)
+
+
+def test_credentials_in_the_upstream_url_are_masked_in_labels():
+    config = ServerConfig(upstream="https://user:pa55word@host.example/v1")
+    assert "pa55word" not in config.upstream_label
+    assert "pa55word" not in repr(config.resolve_api_key())
+
+
+def test_api_key_is_read_from_the_named_variable_and_hidden(monkeypatch):
+    monkeypatch.setenv("RXR_KEY", "sk-very-secret-value")
+    key = ServerConfig(api_key_env="RXR_KEY").resolve_api_key()
+    assert key is not None
+    assert key.reveal() == "sk-very-secret-value"
+    assert "secret" not in repr(key) + str(key)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--api-key-env", "RXR_TEST_MISSING_VARIABLE"),
+        ("--upstream", "not a url"),
+        ("--workers", "0"),
+    ],
+)
+def test_run_refuses_bad_configuration(argv, capsys, monkeypatch):
+    monkeypatch.delenv("RXR_TEST_MISSING_VARIABLE", raising=False)
+    assert run(parse(*argv)) == 2
+    assert "rxresponses serve:" in capsys.readouterr().err
+
+
+def test_importing_the_package_does_not_import_the_server_extra():
+    code = (
+        "import sys, rxresponses, rxresponses.server; "
+        "assert 'starlette' not in sys.modules and 'uvicorn' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_with_two_workers():
+    """``run`` under uvicorn with two worker processes (config via the environment)."""
+    port = free_port()
+    script = textwrap.dedent(
+        """
+        import argparse, sys
+        from rxresponses.server import add_arguments, run
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        sys.exit(run(parser.parse_args(sys.argv[1:])))
+        """
+    )
+    argv = ["--port", str(port), "--workers", "2", "--scripted-delay-ms", "0", "--no-access-log"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.05)
+        for _ in range(4):
+            response = httpx.post(
+                base + "/v1/responses", json={"model": "m", "input": "workers"}, timeout=10
+            )
+            assert response.json()["status"] == "completed"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output = proc.communicate(timeout=20)[0].decode()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0].decode()
+    assert proc.returncode == 0, output
+    assert "2 workers" in output
