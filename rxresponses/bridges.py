@@ -17,8 +17,9 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.scheduler import EventLoopScheduler
 
 from .operators._final import final_response
 from .types.response import Response
@@ -40,14 +41,21 @@ def iterate(source: Observable[_T]) -> Iterator[_T]:
     """Iterate the values of ``source``, blocking; its error, if any, is raised at the end."""
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
     subscription = SingleAssignmentDisposable()
+    # The worker is an event loop, and the subscription is passed it as its scheduler: a sync
+    # source (``from_file``, ``from_httpx``) then *schedules* its read loop instead of running it
+    # inside ``subscribe()``, so the disposable is in hand before the first value and leaving the
+    # loop early really stops the read (and closes the upstream) instead of draining it all.
+    worker = EventLoopScheduler(
+        lambda target: threading.Thread(target=target, name="rxresponses-iterate", daemon=True),
+        exit_if_empty=True,
+    )
 
-    def run() -> None:
+    def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
         subscription.disposable = source.subscribe(
-            q.put, lambda e: q.put(_Failure(e)), lambda: q.put(_END)
+            q.put, lambda e: q.put(_Failure(e)), lambda: q.put(_END), scheduler=worker
         )
 
-    worker = threading.Thread(target=run, name="rxresponses-iterate", daemon=True)
-    worker.start()
+    worker.schedule(run)
     try:
         while True:
             value = q.get()

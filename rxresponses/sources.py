@@ -26,7 +26,7 @@ from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .errors import UpstreamError, UpstreamStatusError
-from .sse import DEFAULT_MAX_LINE_BYTES, SSEMessage, decode_sse
+from .sse import _BOM, DEFAULT_MAX_LINE_BYTES, SSEMessage, decode_sse
 
 __all__ = ["from_bytes", "from_file", "from_httpx", "from_httpx_async"]
 
@@ -47,7 +47,7 @@ def from_bytes(source: Iterable[bytes] | AsyncIterable[bytes]) -> Observable[byt
 def from_file(
     path: str | Path,
     *,
-    format: Literal["auto", "sse", "jsonl"] = "auto",  # noqa: A002
+    format: Literal["auto", "sse", "jsonl"] = "auto",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Observable[SSEMessage]:
     """An Observable of the messages in a recorded stream file.
@@ -81,8 +81,10 @@ def from_file(
 
     def lines() -> Iterator[SSEMessage]:
         with p.open("rb") as fh:
-            for raw in fh:
+            for number, raw in enumerate(fh):
                 line = raw.strip()
+                if number == 0:
+                    line = line.removeprefix(_BOM).lstrip()  # as the SSE decoder does
                 if line:
                     yield SSEMessage(line.decode("utf-8", "replace"))
 
@@ -98,7 +100,10 @@ def _first_byte(p: Path) -> bytes:
 
 
 def from_httpx(
-    client: httpx.Client, method_or_request: str | httpx.Request, url: str | None = None, **kwargs: Any
+    client: httpx.Client,
+    method_or_request: str | httpx.Request,
+    url: str | None = None,
+    **kwargs: Any,
 ) -> Observable[bytes]:
     """Stream a response body with a sync ``httpx.Client``.
 

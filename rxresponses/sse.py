@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-import reactivex
 from reactivex import Observable, abc
+from reactivex import operators as ops
 
 from .errors import SSELineTooLongError
 from .types._base import WireModel, to_json
@@ -284,6 +284,6 @@ def encode_sse() -> Callable[[Observable[WireModel]], Observable[bytes]]:
     """
 
     def _encode(source: Observable[WireModel]) -> Observable[bytes]:
-        return source.pipe(reactivex.operators.map(encode_event))
+        return source.pipe(ops.map(encode_event))
 
     return _encode

@@ -130,9 +130,10 @@ def accumulate_text() -> Callable[[Observable[Any]], Observable[Any]]:
 
     .. code-block:: text
 
-        +m ---------- T("He") --------------------------- T("y") ----- -m -----------------------|
-        [                           accumulate_text()                                        ]
-        item.added -- part.added,output_text.delta("He") - delta("y") - text.done,part.done,item.done |
+        +m --------- T("He") --------------------------- T("y") ---- -m ----------------------|
+        [                            accumulate_text()                                       ]
+        item.added - part.added,output_text.delta("He") - delta("y") - text.done,part.done,
+                                                                       item.done ------------|
     """
     from ._accumulate_text import accumulate_text as _impl
 

@@ -48,20 +48,6 @@ class _Message:
         self.open: _Part | None = None
 
 
-def _delta_logprobs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Delta-level logprobs carry no ``bytes`` (the SDK's delta Logprob type has none).
-    return [
-        {
-            "token": e["token"],
-            "logprob": e["logprob"],
-            "top_logprobs": [
-                {"token": t["token"], "logprob": t["logprob"]} for t in e["top_logprobs"]
-            ],
-        }
-        for e in entries
-    ]
-
-
 class TextStage:
     """Turns ``message`` signals into message events; passes everything else through."""
 
@@ -119,10 +105,12 @@ class TextStage:
             )
         part.fragments.append(text)
         if kind == "output_text":
+            # Logprobs go out as OpenAI sends them, ``bytes`` included, on the delta and on the
+            # ``.done`` event as well as on the finished part.
             lp: list[dict[str, Any]] = []
             if logprobs:
                 part.logprobs.extend(logprobs)
-                lp = _delta_logprobs(logprobs)
+                lp = logprobs
             out.append(
                 ResponseTextDeltaEvent(
                     item_id=item_id,
@@ -159,7 +147,7 @@ class TextStage:
                     output_index=msg.output_index,
                     content_index=index,
                     text=text,
-                    logprobs=_delta_logprobs(part.logprobs),
+                    logprobs=list(part.logprobs),
                 )
             )
             final = ResponseOutputText(annotations=[], text=text, logprobs=part.logprobs)

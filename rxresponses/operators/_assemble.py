@@ -31,12 +31,19 @@ from reactivex import Observable, abc
 from ..errors import PipelineError, RxResponsesError
 from ..types.events import (
     ResponseCompletedEvent,
+    ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
     ResponseErrorEvent,
     ResponseFailedEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
     ResponseIncompleteEvent,
     ResponseInProgressEvent,
     ResponseOutputItemDoneEvent,
+    ResponseReasoningSummaryPartDoneEvent,
+    ResponseReasoningSummaryTextDoneEvent,
+    ResponseReasoningTextDoneEvent,
+    ResponseRefusalDoneEvent,
+    ResponseTextDoneEvent,
 )
 from ..types.response import IncompleteDetails, Response, ResponseError
 from ..types.signals import (
@@ -59,6 +66,21 @@ _OWNER = {
     "reasoning": "collect_reasoning()",
     "function_call": "join_tool_args()",
 }
+_TEXT_DONES = frozenset(
+    {
+        "response.output_text.done",
+        "response.refusal.done",
+        "response.reasoning_text.done",
+        "response.reasoning_summary_text.done",
+    }
+)
+
+
+def _sub_index(event: Any) -> int:
+    index = getattr(event, "content_index", None)
+    return int(index if index is not None else getattr(event, "summary_index", 0))
+
+
 _ITEM_SIGNALS = (ItemStarted, ItemFinished, TextDelta, RefusalDelta, ReasoningDelta, ToolCallDelta)
 # ``response.error.code`` is a closed list in the official schema; other codes go in the message.
 _RESPONSE_ERROR_CODES = frozenset(
@@ -112,7 +134,12 @@ class Assembler:
         self._echo = dict(echo or {})
         self._seq = 0
         self._indexes: dict[int, int] = {}
-        self._open: set[int] = set()
+        self._open: set[int] = set()  # dense output_index of the items not yet done
+        # Open parts of open items, (dense index, "content" | "summary", part index) -> whether
+        # the part's text ``.done`` event was already sent; and function calls whose
+        # ``function_call_arguments.done`` was not. What a stage leaves open is closed at the end.
+        self._parts: dict[tuple[int, str, int], bool] = {}
+        self._args_open: set[int] = set()
         self._acc = ResponseAccumulator()
         self._started = False
         self.ended = False
@@ -167,14 +194,103 @@ class Assembler:
                 dense = self._indexes[index] = len(self._indexes)
             if dense != index:
                 event.output_index = dense
-            kind = event.type
-            if kind == "response.output_item.added":
-                self._open.add(dense)
-            elif kind == "response.output_item.done":
-                self._open.discard(dense)
+            self._track(event, dense)
         self._number(event)
         self._acc.handle(event)
         return event
+
+    def _emit(self, event: Any) -> Any:
+        """Send an event this stage built, whose ``output_index`` is already dense."""
+        self._track(event, event.output_index)
+        self._number(event)
+        self._acc.handle(event)
+        return event
+
+    def _track(self, event: Any, dense: int) -> None:
+        kind = event.type
+        if kind == "response.output_item.added":
+            self._open.add(dense)
+            if getattr(event.item, "type", None) == "function_call":
+                self._args_open.add(dense)
+        elif kind == "response.output_item.done":
+            self._open.discard(dense)
+            self._args_open.discard(dense)
+            for key in [k for k in self._parts if k[0] == dense]:
+                del self._parts[key]
+        elif kind == "response.content_part.added":
+            self._parts[(dense, "content", event.content_index)] = False
+        elif kind == "response.reasoning_summary_part.added":
+            self._parts[(dense, "summary", event.summary_index)] = False
+        elif kind == "response.content_part.done":
+            self._parts.pop((dense, "content", event.content_index), None)
+        elif kind == "response.reasoning_summary_part.done":
+            self._parts.pop((dense, "summary", event.summary_index), None)
+        elif kind in _TEXT_DONES:
+            key = (dense, "summary" if "summary" in kind else "content", _sub_index(event))
+            if key in self._parts:
+                self._parts[key] = True
+        elif kind == "response.function_call_arguments.done":
+            self._args_open.discard(dense)
+
+    def _close_item(self, dense: int, item: Any) -> list[Any]:
+        """The events that close an item a stage left open: its open parts' ``.done`` events,
+        the arguments ``.done`` of a function call, and ``output_item.done`` (status
+        ``incomplete``). The text folded so far is kept."""
+        out: list[Any] = []
+        item_id = getattr(item, "id", None) or ""
+        for key in sorted(k for k in self._parts if k[0] == dense):
+            text_done = self._parts[key]
+            _, family, sub = key
+            parts = getattr(item, family, None) or []
+            part = parts[sub] if sub < len(parts) else None
+            if part is None:  # pragma: no cover - the accumulator placed every added part
+                continue
+            ids = {"item_id": item_id, "output_index": dense}
+            if family == "summary":
+                if not text_done:
+                    out.append(
+                        self._emit(
+                            ResponseReasoningSummaryTextDoneEvent(
+                                **ids, summary_index=sub, text=part.text
+                            )
+                        )
+                    )
+                out.append(
+                    self._emit(
+                        ResponseReasoningSummaryPartDoneEvent(
+                            **ids, summary_index=sub, part=part.model_copy()
+                        )
+                    )
+                )
+                continue
+            kind = getattr(part, "type", None)
+            if not text_done:
+                if kind == "output_text":
+                    done: Any = ResponseTextDoneEvent(
+                        **ids, content_index=sub, text=part.text, logprobs=list(part.logprobs or [])
+                    )
+                elif kind == "refusal":
+                    done = ResponseRefusalDoneEvent(**ids, content_index=sub, refusal=part.refusal)
+                else:
+                    done = ResponseReasoningTextDoneEvent(**ids, content_index=sub, text=part.text)
+                out.append(self._emit(done))
+            out.append(
+                self._emit(
+                    ResponseContentPartDoneEvent(**ids, content_index=sub, part=part.model_copy())
+                )
+            )
+        if dense in self._args_open:
+            out.append(
+                self._emit(
+                    ResponseFunctionCallArgumentsDoneEvent(
+                        item_id=item_id, output_index=dense, arguments=item.arguments or ""
+                    )
+                )
+            )
+        if hasattr(item, "status"):
+            item.status = "incomplete"
+        out.append(self._emit(ResponseOutputItemDoneEvent(output_index=dense, item=item)))
+        return out
 
     def _base(self, status: str) -> Response:
         fields: dict[str, Any] = {
@@ -199,6 +315,7 @@ class Assembler:
         if signal is not None:
             self._created_at = self._created_at or signal.created_at or None
             self._model = self._model or signal.model
+        self._created_at = self._created_at or int(time.time())  # one value for every event
         created = ResponseCreatedEvent(response=self._base("in_progress"))
         in_progress = ResponseInProgressEvent(response=self._base("in_progress"))
         out = [self._number(created), self._number(in_progress)]
@@ -215,12 +332,8 @@ class Assembler:
             snapshot = self._acc.result()
             for dense in sorted(self._open):
                 item = snapshot.output[dense] if dense < len(snapshot.output) else None
-                if item is None:
-                    continue
-                if hasattr(item, "status"):
-                    item.status = "incomplete"
-                done = ResponseOutputItemDoneEvent(output_index=dense, item=item)
-                out.append(self._forward(done))
+                if item is not None:
+                    out.extend(self._close_item(dense, item))
         final = self._acc.result()
         final.usage = signal.usage
         if signal.status == "completed":

@@ -94,10 +94,10 @@ class ReasoningStage:
             return out
         if isinstance(value, ItemStarted) and value.kind == "reasoning":
             self._items[value.item_id] = _Reasoning(value.output_index)
-            item = ResponseReasoningItem(
+            added = ResponseReasoningItem(
                 id=value.item_id, summary=[], content=[], status="in_progress"
             )
-            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=item)]
+            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=added)]
         if isinstance(value, ItemFinished) and value.kind == "reasoning":
             state = self._items.pop(value.item_id, None)
             if state is None:

@@ -1,7 +1,8 @@
 """Fold typed Responses events into the final :class:`~rxresponses.types.Response`.
 
-:class:`ResponseAccumulator` applies *every* event, the way a careful accumulator does (openai-node's
-``ResponseAccumulator``, not openai-python's, which only reads ``response.completed``):
+:class:`ResponseAccumulator` applies *every* event, the way a careful accumulator does
+(openai-node's ``ResponseAccumulator``, not openai-python's, which only reads
+``response.completed``):
 
 * lifecycle events (``created``, ``queued``, ``in_progress``, and the terminal ``completed`` /
   ``incomplete`` / ``failed``) replace the response fields; a terminal event's non-empty ``output``
@@ -26,13 +27,11 @@ from typing import Any
 from reactivex import Observable, abc
 
 from ..errors import RxResponsesError
-from ..types.response import Response, ResponseError
+from ..types.response import Logprob, Response, ResponseError
 
 __all__ = ["ResponseAccumulator", "final_response"]
 
-_LIFECYCLE = frozenset(
-    {"response.created", "response.queued", "response.in_progress"}
-)
+_LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _STATUS_SUFFIXES = {
     "in_progress": "in_progress",
@@ -61,6 +60,11 @@ def _copy(model: Any) -> Any:
     return model.model_copy(deep=True)
 
 
+def _logprobs(entries: list[Any]) -> list[Logprob]:
+    # The part's ``logprobs`` holds models: a dict put there would dump with a serializer warning.
+    return [Logprob.model_validate(lp) if isinstance(lp, dict) else _copy(lp) for lp in entries]
+
+
 class ResponseAccumulator:
     """Folds events into a :class:`Response`. ``handle(event)`` for each, then :meth:`result`."""
 
@@ -82,7 +86,7 @@ class ResponseAccumulator:
             if kind == "response.output_text.delta" and event.logprobs:
                 part = self._part(event.output_index, event.content_index)
                 if part is not None and getattr(part, "logprobs", None) is not None:
-                    part.logprobs.extend(lp if isinstance(lp, dict) else lp.model_dump() for lp in event.logprobs)
+                    part.logprobs.extend(_logprobs(event.logprobs))
             return
         if kind == "response.refusal.delta":
             self._buffer(event.output_index, "content", event.content_index).append(event.delta)
@@ -122,9 +126,7 @@ class ResponseAccumulator:
             if part is not None:
                 part.text = event.text
                 if kind == "response.output_text.done" and event.logprobs:
-                    part.logprobs = [
-                        lp if isinstance(lp, dict) else lp.model_dump() for lp in event.logprobs
-                    ]
+                    part.logprobs = _logprobs(event.logprobs)
             return
         if kind == "response.refusal.done":
             self._buffers.pop((event.output_index, "content", event.content_index), None)
@@ -216,10 +218,12 @@ class ResponseAccumulator:
 
     def result(self) -> Response:
         """The response folded so far (a new object; the accumulator can go on)."""
-        output = [_copy(item) for item in self._output if item is not None]
+        # Copy by position (gaps included: a resumed or out-of-order stream may lack an index),
+        # so the buffers keyed by output_index land on their own item; drop the gaps after.
+        placed = [None if item is None else _copy(item) for item in self._output]
         for (index, family, sub), fragments in self._buffers.items():
             text = "".join(fragments)
-            item = output[index] if index < len(output) else None
+            item = placed[index] if index < len(placed) else None
             if item is None:
                 continue
             if family in ("content", "summary"):
@@ -233,6 +237,7 @@ class ResponseAccumulator:
                     part.text = (part.text or "") + text
             else:
                 setattr(item, family, (getattr(item, family, None) or "") + text)
+        output = [item for item in placed if item is not None]
         for item in output:
             for attr in ("content", "summary"):
                 parts = getattr(item, attr, None)

@@ -38,7 +38,9 @@ def parse_chunks() -> Callable[[Observable[Any]], Observable[ChatCompletionChunk
                     return
                 observer.on_next(chunk)
 
-            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
 
         return Observable(subscribe)
 
@@ -64,7 +66,9 @@ def parse_events() -> Callable[[Observable[Any]], Observable[Any]]:
                     return
                 observer.on_next(event)
 
-            return source.subscribe(on_next, observer.on_error, observer.on_completed, scheduler=scheduler)
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
 
         return Observable(subscribe)
 

@@ -22,6 +22,9 @@ Decisions (each documented in the README's "Mapping" section):
   ``finish_reason`` -> failed (``server_error``, "ended before a finish_reason"). Items open at
   that moment close with status ``incomplete``; text that arrived is kept.
 * **Usage** is the last non-null ``usage`` (or ``x_groq.usage``) seen anywhere in the stream.
+* **The stream starts** (:class:`StreamStarted`, with the model and creation time) at the first
+  chunk that has a ``model`` or ``choices``: Azure's leading prompt-filter chunk (empty ``id``,
+  ``model`` and ``created``, no choices) does not blank them.
 """
 
 from __future__ import annotations
@@ -183,7 +186,9 @@ class ChunkSplitter:
         out: list[Signal] = []
         if self._ended:
             return out
-        if not self._started:
+        if not self._started and (chunk.model or chunk.choices or chunk.error is not None):
+            # A leading chunk with no model and no choices (Azure's prompt-filter chunk) does
+            # not start the stream: the model and creation time come from the next one.
             self._start(chunk, out)
         usage = chunk.usage if chunk.usage is not None else chunk.effective_usage
         if usage is not None:
@@ -191,7 +196,7 @@ class ChunkSplitter:
         if chunk.error is not None:
             err = chunk.error
             code = err.get("code")
-            message = err.get("message") or str(err)
+            message = str(err.get("message") or err)  # providers send dicts, numbers...
             self._end(out, "failed", code=str(code) if code is not None else None, message=message)
             return out
         for choice in chunk.choices:
@@ -256,7 +261,9 @@ class ChunkSplitter:
         self._next_index += 1
         return item
 
-    def _delta(self, delta: ChoiceDelta, logprobs: ChoiceLogprobs | None, out: list[Signal]) -> None:
+    def _delta(
+        self, delta: ChoiceDelta, logprobs: ChoiceLogprobs | None, out: list[Signal]
+    ) -> None:
         # Reasoning first: within one chunk it precedes the answer it leads to.
         reasoning = delta.reasoning_content or delta.reasoning
         if not reasoning and delta.reasoning_details:
@@ -479,7 +486,9 @@ def _content_blocks(blocks: list[Any]) -> list[tuple[bool, str]]:
                 if isinstance(thinking, str):
                     out.append((True, thinking))
                 elif isinstance(thinking, list):
-                    out.extend((True, str(t.get("text", ""))) for t in thinking if isinstance(t, dict))
+                    out.extend(
+                        (True, str(t.get("text", ""))) for t in thinking if isinstance(t, dict)
+                    )
     return [(r, t) for r, t in out if t]
 
 

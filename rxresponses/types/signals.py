@@ -44,7 +44,11 @@ ItemKind = Literal["message", "reasoning", "function_call"]
 
 @dataclass(frozen=True, slots=True)
 class StreamStarted:
-    """The first upstream chunk arrived. Carries what the response lifecycle needs."""
+    """The upstream stream started. Carries what the response lifecycle needs.
+
+    Sent for the first chunk that has a ``model`` or ``choices`` (a leading chunk with neither,
+    like Azure's prompt-filter chunk, is not used), or when the upstream ends before one came.
+    """
 
     model: str
     created_at: int
