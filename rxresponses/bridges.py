@@ -17,9 +17,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
-from reactivex import Observable, abc
+from reactivex import Observable
 from reactivex.disposable import SingleAssignmentDisposable
-from reactivex.scheduler import EventLoopScheduler
 
 from .operators._final import final_response
 from .types.response import Response
@@ -37,25 +36,41 @@ class _Failure:
         self.error = error
 
 
+class _Stopped(Exception):
+    """Raised into a running source when the consumer of :func:`iterate` has left."""
+
+
 def iterate(source: Observable[_T]) -> Iterator[_T]:
-    """Iterate the values of ``source``, blocking; its error, if any, is raised at the end."""
+    """Iterate the values of ``source``, blocking; its error, if any, is raised at the end.
+
+    The pipeline runs on a worker thread, subscribed without a scheduler, so time-based operators
+    (``debounce``, ``buffer_with_time``...) keep their own timers. Leaving the loop early
+    disposes the subscription; a sync source still inside ``subscribe()`` (``from_file``,
+    ``from_httpx``) is stopped at its next value (its observer raises), which closes the file or
+    the HTTP response instead of draining it.
+    """
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
     subscription = SingleAssignmentDisposable()
-    # The worker is an event loop, and the subscription is passed it as its scheduler: a sync
-    # source (``from_file``, ``from_httpx``) then *schedules* its read loop instead of running it
-    # inside ``subscribe()``, so the disposable is in hand before the first value and leaving the
-    # loop early really stops the read (and closes the upstream) instead of draining it all.
-    worker = EventLoopScheduler(
-        lambda target: threading.Thread(target=target, name="rxresponses-iterate", daemon=True),
-        exit_if_empty=True,
-    )
+    stopped = threading.Event()
 
-    def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
-        subscription.disposable = source.subscribe(
-            q.put, lambda e: q.put(_Failure(e)), lambda: q.put(_END), scheduler=worker
-        )
+    def on_next(value: Any) -> None:
+        if stopped.is_set():
+            raise _Stopped
+        q.put(value)
 
-    worker.schedule(run)
+    def on_error(error: Exception) -> None:
+        if not isinstance(error, _Stopped):
+            q.put(_Failure(error))
+
+    def run() -> None:
+        try:
+            subscription.disposable = source.subscribe(on_next, on_error, lambda: q.put(_END))
+        except _Stopped:
+            pass  # the consumer left while a sync source was emitting: it has stopped
+        except Exception as exc:  # subscribe() itself failed
+            q.put(_Failure(exc))
+
+    threading.Thread(target=run, name="rxresponses-iterate", daemon=True).start()
     try:
         while True:
             value = q.get()
@@ -65,6 +80,7 @@ def iterate(source: Observable[_T]) -> Iterator[_T]:
                 raise value.error
             yield value
     finally:
+        stopped.set()
         subscription.dispose()
 
 

@@ -10,6 +10,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import pydantic
 import pytest
 import reactivex
 from pydantic import BaseModel
@@ -1306,3 +1307,21 @@ def test_encode_sse_of_the_conversion_parses_back() -> None:
     values, errors, _ = collect(reactivex.of(body).pipe(rxo.decode_sse(), rxo.parse_events()))
     assert errors == []
     assert dumps(values) == dumps(events)
+
+
+def test_iterate_leaves_time_based_operators_their_own_timers() -> None:
+    # A paced source (10 ms per event) under buffer_with_time(50 ms): the buffers must close
+    # while the source is still emitting, not all at the end (which is what happens when the
+    # timers share the thread that runs the source's read loop).
+    from rxresponses.data import demo_events
+
+    buffers = list(iterate(demo_events(delay=0.01).pipe(ops.buffer_with_time(0.05))))
+    assert sum(len(b) for b in buffers) == 127
+    assert len(buffers) >= 5
+
+
+@pytest.mark.parametrize("make", [rxo.assemble, chat_to_responses])
+def test_invalid_echo_fails_when_the_pipeline_is_built(make) -> None:
+    # A bad echoed field must not produce a stream that fails before response.created.
+    with pytest.raises(pydantic.ValidationError):
+        make(echo={"temperature": "hot"})

@@ -132,6 +132,9 @@ class Assembler:
         self._model = model
         self._created_at = created_at
         self._echo = dict(echo or {})
+        # Validate the echoed request fields now: a bad value is a caller's mistake, reported
+        # when the pipeline is built, never a stream that fails before ``response.created``.
+        self._base("in_progress")
         self._seq = 0
         self._indexes: dict[int, int] = {}
         self._open: set[int] = set()  # dense output_index of the items not yet done
@@ -366,6 +369,9 @@ def assemble(
     ids: IdFactory = random_ids,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Implementation of :func:`rxresponses.operators.assemble`."""
+
+    # Built once here so that invalid ``echo`` fields raise at construction time.
+    Assembler(response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids)
 
     def _assemble(source: Observable[Any]) -> Observable[Any]:
         def subscribe(

@@ -47,6 +47,9 @@ def fused_chat_to_responses(
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
     """The five conversion stages in one subscription (see the module docstring)."""
 
+    # Built once here so that invalid ``echo`` fields raise at construction time.
+    Assembler(response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids)
+
     def _fused(source: Observable[ChatCompletionChunk]) -> Observable[Any]:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
