@@ -107,26 +107,42 @@ class TextStage:
         if kind == "output_text":
             # Logprobs go out as OpenAI sends them, ``bytes`` included, on the delta and on the
             # ``.done`` event as well as on the finished part.
-            lp: list[dict[str, Any]] = []
             if logprobs:
                 part.logprobs.extend(logprobs)
-                lp = logprobs
-            out.append(
-                ResponseTextDeltaEvent(
-                    item_id=item_id,
-                    output_index=msg.output_index,
-                    content_index=len(msg.parts),
-                    delta=text,
-                    logprobs=lp,
+                out.append(
+                    ResponseTextDeltaEvent(
+                        item_id=item_id,
+                        output_index=msg.output_index,
+                        content_index=len(msg.parts),
+                        delta=text,
+                        logprobs=logprobs,
+                    )
                 )
-            )
+            else:  # the per-token hot path: every field given, already typed (see trusted())
+                out.append(
+                    ResponseTextDeltaEvent.trusted(
+                        {
+                            "type": "response.output_text.delta",
+                            "sequence_number": 0,
+                            "item_id": item_id,
+                            "output_index": msg.output_index,
+                            "content_index": len(msg.parts),
+                            "delta": text,
+                            "logprobs": [],
+                        }
+                    )
+                )
         else:
             out.append(
-                ResponseRefusalDeltaEvent(
-                    item_id=item_id,
-                    output_index=msg.output_index,
-                    content_index=len(msg.parts),
-                    delta=text,
+                ResponseRefusalDeltaEvent.trusted(
+                    {
+                        "type": "response.refusal.delta",
+                        "sequence_number": 0,
+                        "item_id": item_id,
+                        "output_index": msg.output_index,
+                        "content_index": len(msg.parts),
+                        "delta": text,
+                    }
                 )
             )
         return out

@@ -72,8 +72,15 @@ class ReasoningStage:
                         )
                     )
                 out.append(
-                    ResponseReasoningSummaryTextDeltaEvent(
-                        item_id=value.item_id, output_index=oi, summary_index=0, delta=value.text
+                    ResponseReasoningSummaryTextDeltaEvent.trusted(
+                        {
+                            "type": "response.reasoning_summary_text.delta",
+                            "sequence_number": 0,
+                            "item_id": value.item_id,
+                            "output_index": oi,
+                            "summary_index": 0,
+                            "delta": value.text,
+                        }
                     )
                 )
             else:
@@ -87,8 +94,15 @@ class ReasoningStage:
                         )
                     )
                 out.append(
-                    ResponseReasoningTextDeltaEvent(
-                        item_id=value.item_id, output_index=oi, content_index=0, delta=value.text
+                    ResponseReasoningTextDeltaEvent.trusted(
+                        {
+                            "type": "response.reasoning_text.delta",
+                            "sequence_number": 0,
+                            "item_id": value.item_id,
+                            "output_index": oi,
+                            "content_index": 0,
+                            "delta": value.text,
+                        }
                     )
                 )
             return out

@@ -46,8 +46,14 @@ class ToolCallStage:
             call = self._calls[value.item_id]
             call.fragments.append(value.arguments)
             return [
-                ResponseFunctionCallArgumentsDeltaEvent(
-                    item_id=value.item_id, output_index=call.output_index, delta=value.arguments
+                ResponseFunctionCallArgumentsDeltaEvent.trusted(
+                    {
+                        "type": "response.function_call_arguments.delta",
+                        "sequence_number": 0,
+                        "item_id": value.item_id,
+                        "output_index": call.output_index,
+                        "delta": value.arguments,
+                    }
                 )
             ]
         if isinstance(value, ItemStarted) and value.kind == "function_call":
