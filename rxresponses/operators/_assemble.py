@@ -59,7 +59,7 @@ from ..types.signals import (
 from ._final import ResponseAccumulator
 from ._split_by_item import IdFactory, random_ids
 
-__all__ = ["Assembler", "assemble"]
+__all__ = ["Assembler", "assemble", "check_echo"]
 
 _OWNER = {
     "message": "accumulate_text()",
@@ -105,6 +105,16 @@ _RESPONSE_ERROR_CODES = frozenset(
         "image_file_not_found",
     }
 )
+
+
+def check_echo(echo: Mapping[str, Any] | None) -> None:
+    """Raise ``pydantic.ValidationError`` if ``echo`` holds a field no ``Response`` accepts.
+
+    The operator factories call it, so a bad value is reported when the pipeline is built
+    (a caller's mistake), never as a stream that fails before ``response.created``.
+    """
+    if echo:
+        Response(id="resp_check", created_at=0, model="", **dict(echo))
 
 
 class Assembler:
@@ -370,8 +380,7 @@ def assemble(
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Implementation of :func:`rxresponses.operators.assemble`."""
 
-    # Built once here so that invalid ``echo`` fields raise at construction time.
-    Assembler(response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids)
+    check_echo(echo)  # invalid echoed fields raise now, not mid-stream
 
     def _assemble(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
