@@ -1,0 +1,1 @@
+"""Hardening runs (fuzz, load) and their helpers; see README.md here."""
