@@ -14,6 +14,7 @@ subscription; disposing the subscription cancels the task, which closes the HTTP
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
@@ -110,8 +111,11 @@ def from_httpx(
     The request is sent when subscribed (``client.stream(method, url, **kwargs)``, or
     ``client.send(request, stream=True)``) and the response is closed on completion, error and
     dispose. A non-2xx status ends the stream with :class:`~rxresponses.errors.UpstreamStatusError`
-    (status code and body text); a transport failure with
-    :class:`~rxresponses.errors.UpstreamError`.
+    (status code and the first 64 KiB of the body as text); a transport failure with
+    :class:`~rxresponses.errors.UpstreamError`. So does a 2xx answer whose content type is
+    ``application/json`` instead of an event stream (a server that ignored ``"stream": true``, or
+    a proxy that reports errors with a 200): the error carries the body's own ``error.message``
+    when it has one. Other content types are read as SSE (some servers send ``text/plain``).
     """
     request = _build(client, method_or_request, url, kwargs)
 
@@ -121,9 +125,13 @@ def from_httpx(
         except httpx.HTTPError as exc:
             raise _transport_error(exc) from exc
         try:
-            if not response.is_success:
-                body = response.read().decode("utf-8", "replace")
-                raise UpstreamStatusError(response.status_code, body)
+            if not response.is_success or _is_json(response):
+                body = b""
+                for block in response.iter_bytes():
+                    body += block
+                    if len(body) >= MAX_ERROR_BODY_BYTES:
+                        break
+                raise _answer_error(response, body)
             try:
                 yield from response.iter_bytes()
             except httpx.HTTPError as exc:
@@ -153,9 +161,13 @@ def from_httpx_async(
         except httpx.HTTPError as exc:
             raise _transport_error(exc) from exc
         try:
-            if not response.is_success:
-                body = (await response.aread()).decode("utf-8", "replace")
-                raise UpstreamStatusError(response.status_code, body)
+            if not response.is_success or _is_json(response):
+                body = b""
+                async for block in response.aiter_bytes():
+                    body += block
+                    if len(body) >= MAX_ERROR_BODY_BYTES:
+                        break
+                raise _answer_error(response, body)
             try:
                 async for chunk in response.aiter_bytes():
                     yield chunk
@@ -165,6 +177,39 @@ def from_httpx_async(
             await response.aclose()
 
     return _from_async(open_stream)
+
+
+#: How much of an error body (non-2xx, or JSON instead of SSE) the sources read.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+
+
+def _is_json(response: httpx.Response) -> bool:
+    media = str(response.headers.get("content-type", "")).split(";", 1)[0].strip().lower()
+    return media == "application/json"
+
+
+def _answer_error(response: httpx.Response, body: bytes) -> UpstreamError:
+    """The error for an answer that is not an event stream (see :func:`from_httpx`)."""
+    text = body[:MAX_ERROR_BODY_BYTES].decode("utf-8", "replace")
+    if not response.is_success:
+        return UpstreamStatusError(response.status_code, text)
+    message = "upstream answered application/json, not an event stream"
+    code: str | None = None
+    try:
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict):
+        message = f"upstream error: {error.get('message') or error}"
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+    elif isinstance(error, str):
+        message = f"upstream error: {error}"
+    else:
+        message += ' (did it ignore "stream": true?)'
+    exc = UpstreamError(message)
+    if code:
+        exc.code = code
+    return exc
 
 
 def _build(

@@ -361,9 +361,8 @@ def test_json_instead_of_an_event_stream(
     serve: Callable[[Handler], LoopbackServer], mode: Mode, payload: Any, pretty: bool
 ):
     # A 200 with ``application/json`` (a server that ignored "stream": true, or a proxy that
-    # answers errors with 200): the sources do not look at the content type, so the SSE decoder
-    # finds no "data:" line and the stream fails as "ended before a finish_reason". Well-formed,
-    # but the JSON's own message is lost: see test_json_error_message_reaches_the_client.
+    # answers errors with 200): the sources see the content type and fail the stream with what
+    # the body says, instead of decoding it as an event stream that never finishes.
     data = json.dumps(payload, indent=2 if pretty else None).encode()
 
     async def handler(request: Request, conn: Conn) -> None:
@@ -373,14 +372,12 @@ def test_json_instead_of_an_event_stream(
         await conn.send(data)
 
     outcome = run(serve(handler), mode)
-    outcome.assert_failed(kept="", says="ended before a finish_reason")
+    if "error" in payload:  # the body's own message and code reach the client
+        outcome.assert_failed(kept="", code="rate_limit_exceeded", says="Rate limit reached")
+    else:
+        outcome.assert_failed(kept="", says='ignore "stream": true')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proposal: from_httpx* should check content-type and surface a JSON body's error "
-    "(see the hardening report); remove this mark when sources.py does",
-)
 @pytest.mark.parametrize("mode", MODES)
 def test_json_error_message_reaches_the_client(
     serve: Callable[[Handler], LoopbackServer], mode: Mode
@@ -394,7 +391,9 @@ def test_json_error_message_reaches_the_client(
         await conn.send(data)
 
     outcome = run(serve(handler), mode)
-    outcome.assert_failed(kept="", says="Rate limit reached for requests")
+    outcome.assert_failed(
+        kept="", code="rate_limit_exceeded", says="Rate limit reached for requests"
+    )
 
 
 # -- memory stays bounded -------------------------------------------------------------------------
@@ -454,11 +453,6 @@ def test_a_50_mb_line_is_cut_at_the_line_limit(
     assert outcome.seconds < 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="from_httpx* read a non-2xx body whole (response.read()); proposal: read at most "
-    "64 KiB, as rxresponses.server does; remove this mark when sources.py does",
-)
 @pytest.mark.parametrize("mode", MODES)
 def test_a_huge_error_body_is_not_read_whole(
     serve: Callable[[Handler], LoopbackServer], mode: Mode
