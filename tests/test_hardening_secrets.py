@@ -216,11 +216,6 @@ def test_keys_never_reach_the_logs_nor_the_bodies(
     assert '"status":"completed"' in joined
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server redacts upstream error bodies and transport errors, but not an error "
-    "chunk inside a 200 stream; see the hardening report (remove this mark once it does)",
-)
 def test_a_key_echoed_in_a_mid_stream_error_chunk_is_redacted() -> None:
     from rxresponses.server import ServerConfig, create_app
     from rxresponses.server.testing import BackgroundServer

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import reactivex
 from reactivex import Observable, abc
+from reactivex import operators as ops
 
 from .. import operators as rxo
 from ..types.events import (
@@ -28,6 +30,7 @@ from ..types.events import (
     ResponseOutputItemDoneEvent,
 )
 from ..types.response import ResponseCustomToolCall, ResponseFunctionToolCall
+from ..types.signals import StreamFinished
 from ._request import ToolName, Translation
 
 __all__ = ["ToolNameStage", "restore_tool_names", "server_pipeline"]
@@ -144,8 +147,28 @@ def restore_tool_names(
     return _operator
 
 
+def redact_errors(redact: Callable[[str], str]) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Mask secrets in the error message that ends a stream.
+
+    The message can quote what the upstream sent, and upstreams echo keys (``Invalid key
+    sk-...``), inside a 200 stream as in an error body: the message goes through ``redact``
+    before it becomes the ``error`` event and ``response.error``.
+    """
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, StreamFinished) and value.error_message:
+            return replace(value, error_message=redact(value.error_message))
+        return value
+
+    return ops.map(mask)
+
+
 def server_pipeline(
-    translation: Translation, *, response_id: str, created_at: int
+    translation: Translation,
+    *,
+    response_id: str,
+    created_at: int,
+    redact: Callable[[str], str] | None = None,
 ) -> Callable[[Observable[bytes]], Observable[Any]]:
     """Chat SSE bytes -> Responses events for one request.
 
@@ -153,11 +176,13 @@ def server_pipeline(
         translation: The translated request (model, echo, summary mode, tool names).
         response_id: The ``resp_...`` id (logged with the request).
         created_at: Unix time the request arrived.
+        redact: Masks secrets in the stream's error message (see :func:`redact_errors`).
     """
     stages: list[Callable[[Observable[Any]], Observable[Any]]] = [
         rxo.decode_sse(),
         rxo.parse_chunks(),
         rxo.split_by_item(),
+        *([redact_errors(redact)] if redact is not None else []),
         rxo.collect_reasoning(as_summary=translation.reasoning_as_summary),
         rxo.accumulate_text(),
         rxo.join_tool_args(),

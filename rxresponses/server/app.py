@@ -405,7 +405,12 @@ class _ResponsesCall(Response):
                     assert reply.body is not None
                     source = from_bytes(reply.body)
             events = source.pipe(
-                server_pipeline(t, response_id=self._response_id, created_at=self._created_at)
+                server_pipeline(
+                    t,
+                    response_id=self._response_id,
+                    created_at=self._created_at,
+                    redact=self._redact,
+                )
             )
             if t.stream:
                 await self._stream(send, events, outcome)
