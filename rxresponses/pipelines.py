@@ -1,8 +1,9 @@
 """Ready-made compositions of the operators.
 
 ``chat_to_responses()`` is the whole Chat -> Responses conversion as one operator; the others add
-the SSE decoding in front. They are plain :func:`reactivex.compose` chains: copy one and insert your
-own stage wherever you need it.
+the SSE decoding in front. ``chat_to_responses()`` and ``chat_sse_to_responses()`` run their stages
+fused in one subscription; ``chat_to_responses_composed()`` spells the same out as a plain
+:func:`reactivex.compose` chain: copy it and insert your own stage wherever you need it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import reactivex
 from reactivex import Observable
 
 from . import operators as rxo
-from .operators._fused import fused_chat_to_responses
+from .operators._fused import fused_chat_sse_to_responses, fused_chat_to_responses
 from .operators._split_by_item import IdFactory, random_ids
 from .sse import DEFAULT_MAX_LINE_BYTES
 from .types.chat import ChatCompletionChunk
@@ -93,12 +94,13 @@ def chat_sse_to_responses(
     *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, **options: Any
 ) -> Callable[[Observable[bytes]], Observable[Any]]:
     """Chat Completions SSE bytes -> typed Responses events (``decode_sse`` + ``parse_chunks``
-    + :func:`chat_to_responses`; ``options`` go to the latter)."""
-    return reactivex.compose(
-        rxo.decode_sse(max_line_bytes=max_line_bytes),
-        rxo.parse_chunks(),
-        chat_to_responses(**options),
-    )
+    + :func:`chat_to_responses`; ``options`` go to the latter).
+
+    Produces the same events as that composition, run in one subscription that also reads the
+    common chunk shapes without validating a ``ChatCompletionChunk`` (see
+    :mod:`rxresponses.operators._fused`).
+    """
+    return fused_chat_sse_to_responses(max_line_bytes=max_line_bytes, **options)
 
 
 def responses_sse_to_events(

@@ -12,7 +12,9 @@ The decoder follows the WHATWG ``text/event-stream`` rules that matter for LLM s
 * a blank line dispatches the message; a message whose data is empty is not dispatched.
 
 ``data: [DONE]`` is delivered as a message (:attr:`SSEMessage.is_done`); the :func:`decode_sse`
-operator completes the stream when it sees it.
+operator completes the stream when it sees it. :meth:`SSEDecoder.feed_data` returns only the
+messages' ``data`` (the fused Chat pipeline needs nothing else), with the common one-``data:``-line
+frame decoded inline.
 """
 
 from __future__ import annotations
@@ -97,6 +99,39 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEMessage]:
         """Decode one chunk of bytes; return the messages it completes, in order."""
+        out: list[SSEMessage] = []
+        limit = self._max
+        for line in self._lines(chunk):
+            if len(line) > limit:
+                raise SSELineTooLongError(limit)
+            self._line(line, out)
+        return out
+
+    def feed_data(self, chunk: bytes) -> list[str]:
+        """Like :meth:`feed`, but return only the ``data`` of each message (no
+        :class:`SSEMessage` per message: the fused Chat pipeline reads nothing else)."""
+        out: list[str] = []
+        data = self._data
+        limit = self._max
+        for line in self._lines(chunk):
+            if len(line) > limit:
+                raise SSELineTooLongError(limit)
+            # The hot path of an LLM stream, inline: a ``data:`` line, then a blank line.
+            if line.startswith(b"data: "):
+                data.append(line[6:].decode("utf-8", "replace"))
+            elif not line and len(data) == 1:
+                self._event = None
+                if data[0]:
+                    out.append(data[0])
+                data.clear()
+            else:
+                messages: list[SSEMessage] = []
+                self._line(line, messages)
+                out.extend(m.data for m in messages)
+        return out
+
+    def _lines(self, chunk: bytes) -> list[bytes]:
+        """The complete lines ``chunk`` ends (the unterminated rest is kept for later)."""
         if not chunk:
             return []
         if not self._started:
@@ -133,12 +168,7 @@ class SSEDecoder:
         if len(rest) > self._max:
             raise SSELineTooLongError(self._max)
         self._partial += rest
-        out: list[SSEMessage] = []
-        for line in lines:
-            if len(line) > self._max:
-                raise SSELineTooLongError(self._max)
-            self._line(line, out)
-        return out
+        return lines
 
     def flush(self) -> list[SSEMessage]:
         """End of input: dispatch a message whose last line ended but whose blank line never came.
@@ -154,7 +184,7 @@ class SSEDecoder:
         if not line:
             if self._data:
                 data = "\n".join(self._data)
-                self._data = []
+                self._data.clear()
                 if data:  # a lone empty ``data:`` line dispatches nothing (WHATWG)
                     out.append(SSEMessage(data, self._event, self._id, self._retry))
             self._event = None

@@ -1,8 +1,8 @@
 """Message signals -> ``message`` item events (``output_text`` and ``refusal`` parts).
 
 :class:`TextStage` is the state machine; :func:`accumulate_text` its operator shell. Text is kept
-as a list of fragments per part and joined once, when the part closes: no per-delta work grows
-with the stream.
+as :class:`~rxresponses.operators._final.Fragments` per part and joined once, when the part
+closes: no per-delta work grows with the stream.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..types.events import (
 )
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
+from ._final import Fragments
 from ._stage import stage_operator
 
 __all__ = ["TextStage", "accumulate_text"]
@@ -34,7 +35,7 @@ class _Part:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "output_text" | "refusal"
-        self.fragments: list[str] = []
+        self.fragments = Fragments()
         self.logprobs: list[dict[str, Any]] = []
 
 
@@ -153,7 +154,7 @@ class TextStage:
             return []
         msg.open = None
         index = len(msg.parts)
-        text = "".join(part.fragments)
+        text = part.fragments.join()
         out: list[Any] = []
         final: ResponseOutputText | ResponseOutputRefusal
         if part.kind == "output_text":

@@ -35,14 +35,19 @@ from ..types.events import (
     ResponseCreatedEvent,
     ResponseErrorEvent,
     ResponseFailedEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseIncompleteEvent,
     ResponseInProgressEvent,
     ResponseOutputItemDoneEvent,
     ResponseReasoningSummaryPartDoneEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
     ResponseReasoningSummaryTextDoneEvent,
+    ResponseReasoningTextDeltaEvent,
     ResponseReasoningTextDoneEvent,
+    ResponseRefusalDeltaEvent,
     ResponseRefusalDoneEvent,
+    ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
 )
 from ..types.response import IncompleteDetails, Response, ResponseError
@@ -72,6 +77,28 @@ _TEXT_DONES = frozenset(
         "response.refusal.done",
         "response.reasoning_text.done",
         "response.reasoning_summary_text.done",
+    }
+)
+
+
+# The per-token events: numbered on a short path (they open and close nothing, so _track has
+# nothing to do for them; see _forward_delta).
+_DELTA_EVENTS = frozenset(
+    {
+        ResponseTextDeltaEvent,
+        ResponseRefusalDeltaEvent,
+        ResponseReasoningTextDeltaEvent,
+        ResponseReasoningSummaryTextDeltaEvent,
+        ResponseFunctionCallArgumentsDeltaEvent,
+    }
+)
+_DELTA_KINDS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.refusal.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.function_call_arguments.delta",
     }
 )
 
@@ -144,7 +171,9 @@ class Assembler:
         self._echo = dict(echo or {})
         # Validate the echoed request fields now: a bad value is a caller's mistake, reported
         # when the pipeline is built, never a stream that fails before ``response.created``.
-        self._base("in_progress")
+        # (Without echo there is nothing to validate: the other fields are always valid.)
+        if self._echo:
+            self._base("in_progress")
         self._seq = 0
         self._indexes: dict[int, int] = {}
         self._open: set[int] = set()  # dense output_index of the items not yet done
@@ -160,6 +189,8 @@ class Assembler:
     def handle(self, value: Any) -> list[Any]:
         if self.ended:
             return []
+        if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
+            return [self._forward_delta(value)]
         if isinstance(value, StreamStarted):
             return self._start(value) if not self._started else []
         if isinstance(value, StreamFinished):
@@ -209,6 +240,27 @@ class Assembler:
                 event.output_index = dense
             self._track(event, dense)
         self._number(event)
+        self._acc.handle(event)
+        return event
+
+    def _forward_delta(self, event: Any) -> Any:
+        """:meth:`_forward` for a delta event (a class that declares ``output_index`` and
+        ``sequence_number``): fields are set the way pydantic's ``__setattr__`` sets them (the
+        ``__dict__`` entry and ``__pydantic_fields_set__``), without its dispatch."""
+        fields = event.__dict__
+        index = fields.get("output_index")
+        if index is None:  # built with model_construct() and no output_index
+            return self._forward(event)
+        dense = self._indexes.get(index)
+        if dense is None:
+            dense = self._indexes[index] = len(self._indexes)
+        if dense != index:
+            event.output_index = dense
+        if fields.get("type") not in _DELTA_KINDS:
+            self._track(event, dense)
+        fields["sequence_number"] = self._seq
+        event.__pydantic_fields_set__.add("sequence_number")
+        self._seq += 1
         self._acc.handle(event)
         return event
 

@@ -34,6 +34,7 @@ from ..types.response import Content as ReasoningContent
 from ..types.response import ResponseReasoningItem
 from ..types.response import Summary as ReasoningSummary
 from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta
+from ._final import Fragments
 from ._stage import stage_operator
 
 __all__ = ["ReasoningStage", "collect_reasoning"]
@@ -44,7 +45,7 @@ class _Reasoning:
 
     def __init__(self, output_index: int) -> None:
         self.output_index = output_index
-        self.fragments: list[str] = []
+        self.fragments = Fragments()
 
 
 class ReasoningStage:
@@ -128,7 +129,7 @@ class ReasoningStage:
         summary: list[ReasoningSummary] = []
         content: list[ReasoningContent] = []
         if state.fragments:
-            text = "".join(state.fragments)
+            text = state.fragments.join()
             if self._summary:
                 summary.append(ReasoningSummary(text=text))
                 out.append(

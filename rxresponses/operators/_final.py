@@ -9,7 +9,7 @@
   is authoritative and replaces the items folded so far;
 * ``output_item.added`` / ``.done`` place the item at its ``output_index`` (``.done`` replaces);
 * ``content_part.added`` / ``.done``, ``reasoning_summary_part.added`` / ``.done`` place parts;
-* deltas append (kept as fragment lists, joined once: no per-delta cost that grows), and every
+* deltas append (kept as :class:`Fragments`, joined once: no per-delta cost that grows), and every
   ``*.done`` replaces what the deltas built (replace-on-done);
 * hosted-tool status events set the item's ``status``; ``annotation.added`` places annotations;
 * ``error`` is remembered; unknown events are ignored.
@@ -21,15 +21,59 @@ marks a stream that ended in an exception as ``failed`` with the exception's mes
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from reactivex import Observable, abc
 
 from ..errors import RxResponsesError
 from ..types.response import Logprob, Response, ResponseError
 
-__all__ = ["ResponseAccumulator", "final_response"]
+__all__ = ["Fragments", "ResponseAccumulator", "final_response"]
+
+#: Fragments joined into one string at a time, when they are small (see :class:`Fragments`).
+_BLOCK = 256
+_SMALL = 32
+
+
+class Fragments:
+    """Streamed text kept for one join at the end.
+
+    A plain list holds a string object and a list slot per delta: ~60 bytes for a one-character
+    token, several times the text. Every :data:`_BLOCK` fragments, small ones (under
+    :data:`_SMALL` characters on average) are joined into one string, so memory stays about a
+    byte per character; large ones are kept as they are, since the same string objects are held
+    by the other stages that buffer the stream (a copy would cost more than their overhead).
+    Each character is copied at most twice (into its block, and by :meth:`join`): linear work.
+    """
+
+    __slots__ = ("_blocks", "_tail")
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._tail: list[str] = []
+
+    def append(self, text: str) -> None:
+        tail = self._tail
+        tail.append(text)
+        if len(tail) >= _BLOCK:
+            if sum(map(len, tail)) < _BLOCK * _SMALL:
+                self._blocks.append("".join(tail))
+            else:
+                self._blocks.extend(tail)
+            tail.clear()
+
+    def join(self) -> str:
+        """All the text so far."""
+        if not self._blocks:
+            return "".join(self._tail)
+        return "".join(self._blocks + self._tail)
+
+    def __bool__(self) -> bool:
+        return bool(self._tail) or bool(self._blocks)
+
 
 _LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress"})
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -57,7 +101,52 @@ _ITEM_DONES = {
 
 
 def _copy(model: Any) -> Any:
-    return model.model_copy(deep=True)
+    """``model.model_copy(deep=True)``, done structurally (see :func:`_deep`)."""
+    return _deep(model, {})
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _deep(value: Any, memo: dict[int, Any]) -> Any:
+    """A deep copy of what models hold (models, lists, dicts, scalars), equal to what
+    :func:`copy.deepcopy` makes (shared references stay shared, through ``memo``), without its
+    generic dispatch: the accumulator copies every item it places, and deepcopy was the biggest
+    per-stream cost. Anything else goes to :func:`copy.deepcopy`. The originals are alive
+    throughout (the caller holds the root), so ``id`` keys cannot be reused mid-copy."""
+    cls = type(value)
+    if cls in _ATOMS:
+        return value
+    done = memo.get(id(value))
+    if done is not None:
+        return done
+    out: Any
+    atoms = _ATOMS
+    if cls is list:
+        out = memo[id(value)] = []
+        out.extend(v if type(v) in atoms else _deep(v, memo) for v in value)
+    elif cls is dict:
+        out = memo[id(value)] = {}
+        for k, v in value.items():
+            if type(k) not in atoms:
+                k = _deep(k, memo)
+            out[k] = v if type(v) in atoms else _deep(v, memo)
+    elif (
+        isinstance(value, BaseModel)
+        and cls.__deepcopy__ is BaseModel.__deepcopy__
+        and getattr(value, "__pydantic_private__", None) is None
+    ):
+        # What BaseModel.__deepcopy__ does, field by field.
+        out = memo[id(value)] = _new(cls)
+        _setattr(out, "__dict__", _deep(value.__dict__, memo))
+        _setattr(out, "__pydantic_extra__", _deep(value.__pydantic_extra__, memo))
+        _setattr(out, "__pydantic_fields_set__", set(value.__pydantic_fields_set__))
+        _setattr(out, "__pydantic_private__", None)
+    else:
+        return copy.deepcopy(value, memo)
+    return out
 
 
 def _logprobs(entries: list[Any]) -> list[Logprob]:
@@ -72,7 +161,7 @@ class ResponseAccumulator:
         self._response: Response | None = None
         self._output: list[Any] = []
         # (output_index, family, index) -> fragments not yet joined
-        self._buffers: dict[tuple[int, str, int], list[str]] = {}
+        self._buffers: dict[tuple[int, str, int], Fragments] = {}
         self.terminal: str | None = None
         self.error: ResponseError | None = None
 
@@ -176,11 +265,11 @@ class ResponseAccumulator:
                 self._output = [_copy(item) for item in response.output]
                 self._buffers.clear()
 
-    def _buffer(self, index: int, family: str, sub: int) -> list[str]:
+    def _buffer(self, index: int, family: str, sub: int) -> Fragments:
         key = (index, family, sub)
         buf = self._buffers.get(key)
         if buf is None:
-            buf = self._buffers[key] = []
+            buf = self._buffers[key] = Fragments()
         return buf
 
     def _place(self, index: int, item: Any) -> None:
@@ -222,7 +311,7 @@ class ResponseAccumulator:
         # so the buffers keyed by output_index land on their own item; drop the gaps after.
         placed = [None if item is None else _copy(item) for item in self._output]
         for (index, family, sub), fragments in self._buffers.items():
-            text = "".join(fragments)
+            text = fragments.join()
             item = placed[index] if index < len(placed) else None
             if item is None:
                 continue

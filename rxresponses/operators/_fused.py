@@ -11,8 +11,19 @@ back inside one subscription, with the same error semantics as the composed chai
   ``response.failed``);
 * a :class:`~rxresponses.errors.PipelineError` from the assembler goes to ``on_error``.
 
+Each signal goes straight to the item stage that owns it (by signal type and item kind) and that
+stage's events to the assembler: the composed chain offers every value to every stage, which then
+passes on what is not its own, so both deliver the same values in the same order.
+
 It is what :func:`rxresponses.pipelines.chat_to_responses` returns. Compose the operators yourself
 when you want a stage of your own between them; the output is the same (a test holds them equal).
+
+:func:`fused_chat_sse_to_responses` (behind :func:`rxresponses.pipelines.chat_sse_to_responses`)
+also folds ``decode_sse() | parse_chunks()`` into the same subscription, with their semantics
+(``[DONE]`` completes; a decoder error, an undecodable chunk or an upstream error fails the
+stream after what was framed before it), and reads the common chunk shapes without building a
+``ChatCompletionChunk`` (:class:`~rxresponses.types.chat.FastChunkReader`; the tests hold the events
+equal to the typed path).
 """
 
 from __future__ import annotations
@@ -22,16 +33,153 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from ..errors import PipelineError
-from ..types.chat import ChatCompletionChunk
-from ..types.signals import StreamFinished
+from ..errors import ChunkDecodeError, PipelineError
+from ..sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
+from ..types.chat import ChatCompletionChunk, FastChunkReader, FastDelta, parse_chunk
+from ..types.signals import (
+    ItemFinished,
+    ItemStarted,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamFinished,
+    TextDelta,
+    ToolCallDelta,
+)
 from ._accumulate_text import TextStage
 from ._assemble import Assembler, check_echo
 from ._collect_reasoning import ReasoningStage
 from ._join_tool_args import ToolCallStage
 from ._split_by_item import ChunkSplitter, IdFactory, random_ids
 
-__all__ = ["fused_chat_to_responses"]
+__all__ = ["fused_chat_sse_to_responses", "fused_chat_to_responses"]
+
+_Handler = Callable[[Any], "list[Any] | None"]
+
+
+class _Run:
+    """One subscription's state: the splitter, the item stages and the assembler, driven back to
+    back; what they produce goes to ``observer``."""
+
+    def __init__(self, observer: abc.ObserverBase[Any], options: dict[str, Any]) -> None:
+        o = options
+        self.splitter = ChunkSplitter(
+            choice_index=o["choice_index"], think_tags=o["think_tags"], ids=o["ids"]
+        )
+        self.asm = Assembler(
+            response_id=o["response_id"],
+            model=o["model"],
+            created_at=o["created_at"],
+            echo=o["echo"],
+            ids=o["ids"],
+        )
+        self.observer = observer
+        self.split_done = False
+        reasoning = ReasoningStage(as_summary=o["reasoning_as_summary"]).handle
+        text = TextStage().handle
+        tools = ToolCallStage().handle
+        # The stage that owns each signal; the composed chain's other stages pass it through.
+        self._by_type: dict[type, _Handler] = {
+            TextDelta: text,
+            RefusalDelta: text,
+            ReasoningDelta: reasoning,
+            ToolCallDelta: tools,
+        }
+        self._by_kind: dict[str, _Handler] = {
+            "message": text,
+            "reasoning": reasoning,
+            "function_call": tools,
+        }
+
+    @property
+    def done(self) -> bool:
+        return self.split_done or self.asm.ended
+
+    def chunk(self, chunk: ChatCompletionChunk) -> None:
+        if self.split_done or self.asm.ended:
+            return
+        try:
+            signals = self.splitter.handle(chunk)
+        except Exception as exc:
+            signals = self.splitter.fail(exc)
+        self._after_split(signals)
+
+    def fast(self, fields: FastDelta) -> None:
+        """:meth:`chunk` for a chunk :class:`FastChunkReader` read (the splitter has started)."""
+        if self.split_done or self.asm.ended:
+            return
+        try:
+            signals = self.splitter.handle_fast(fields)
+        except Exception as exc:
+            signals = self.splitter.fail(exc)
+        self._after_split(signals)
+
+    def error(self, exc: Exception) -> None:
+        if not (self.split_done or self.asm.ended):
+            self._after_split(self.splitter.fail(exc))
+
+    def completed(self) -> None:
+        if not (self.split_done or self.asm.ended):
+            self._after_split(self.splitter.finish())
+
+    def _after_split(self, signals: list[Any]) -> None:
+        if signals and isinstance(signals[-1], StreamFinished):
+            self.split_done = True
+        asm = self.asm
+        to_asm = asm.handle
+        by_type, by_kind = self._by_type, self._by_kind
+        out: list[Any] = []
+        try:
+            for signal in signals:
+                kind = type(signal)
+                stage = by_type.get(kind)
+                if stage is None and (kind is ItemStarted or kind is ItemFinished):
+                    stage = by_kind.get(signal.kind)
+                res = None if stage is None else stage(signal)
+                if res is None:
+                    out.extend(to_asm(signal))
+                else:
+                    for value in res:
+                        out.extend(to_asm(value))
+                if asm.ended:
+                    break
+        except PipelineError as exc:
+            self._flush(out)
+            asm.ended = True
+            self.observer.on_error(exc)
+            return
+        except Exception as exc:  # an item stage failed: the assembler closes the stream
+            out.extend(asm.fail(exc))
+        self._flush(out)
+        if asm.ended:
+            self.observer.on_completed()
+
+    def _flush(self, out: list[Any]) -> None:
+        on_next = self.observer.on_next
+        for value in out:
+            on_next(value)
+
+
+def _options(
+    response_id: str | None,
+    model: str | None,
+    created_at: int | None,
+    echo: Mapping[str, Any] | None,
+    choice_index: int,
+    think_tags: bool,
+    reasoning_as_summary: bool,
+    ids: IdFactory,
+) -> dict[str, Any]:
+    check_echo(echo)  # invalid echoed fields raise now, not mid-stream
+    return {
+        "response_id": response_id,
+        "model": model,
+        "created_at": created_at,
+        "echo": echo,
+        "choice_index": choice_index,
+        "think_tags": think_tags,
+        "reasoning_as_summary": reasoning_as_summary,
+        "ids": ids,
+    }
 
 
 def fused_chat_to_responses(
@@ -46,100 +194,95 @@ def fused_chat_to_responses(
     ids: IdFactory = random_ids,
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
     """The five conversion stages in one subscription (see the module docstring)."""
-
-    check_echo(echo)  # invalid echoed fields raise now, not mid-stream
+    options = _options(
+        response_id, model, created_at, echo, choice_index, think_tags, reasoning_as_summary, ids
+    )
 
     def _fused(source: Observable[ChatCompletionChunk]) -> Observable[Any]:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            splitter = ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids)
-            asm = Assembler(
-                response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids
-            )
-            on_next_down = observer.on_next
-            split_done = False
+            run = _Run(observer, options)
+            return source.subscribe(run.chunk, run.error, run.completed, scheduler=scheduler)
 
-            reasoning, text, tools = (
-                ReasoningStage(as_summary=reasoning_as_summary).handle,
-                TextStage().handle,
-                ToolCallStage().handle,
-            )
-            out: list[Any] = []
-            to_asm = asm.handle
+        return Observable(subscribe)
 
-            # One function per stage boundary: a value a stage does not own (None) goes on as is.
-            def after_tools(value: Any) -> None:
-                res = tools(value)
-                if res is None:
-                    out.extend(to_asm(value))
-                else:
-                    for v in res:
-                        out.extend(to_asm(v))
+    return _fused
 
-            def after_text(value: Any) -> None:
-                res = text(value)
-                if res is None:
-                    after_tools(value)
-                else:
-                    for v in res:
-                        after_tools(v)
 
-            def after_reasoning(value: Any) -> None:
-                res = reasoning(value)
-                if res is None:
-                    after_text(value)
-                else:
-                    for v in res:
-                        after_text(v)
+def fused_chat_sse_to_responses(
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    response_id: str | None = None,
+    model: str | None = None,
+    created_at: int | None = None,
+    echo: Mapping[str, Any] | None = None,
+    choice_index: int = 0,
+    think_tags: bool = True,
+    reasoning_as_summary: bool = False,
+    ids: IdFactory = random_ids,
+) -> Callable[[Observable[bytes]], Observable[Any]]:
+    """``decode_sse() | parse_chunks() | chat_to_responses()`` in one subscription (see the
+    module docstring)."""
+    options = _options(
+        response_id, model, created_at, echo, choice_index, think_tags, reasoning_as_summary, ids
+    )
 
-            def run_stages(signals: list[Any]) -> None:
-                """Push the splitter's signals through the item stages and the assembler."""
-                try:
-                    for signal in signals:
-                        after_reasoning(signal)
-                        if asm.ended:
-                            break
-                except PipelineError as exc:
-                    flush()
-                    asm.ended = True
-                    observer.on_error(exc)
-                    return
-                except Exception as exc:  # an item stage failed: the assembler closes the stream
-                    out.extend(asm.fail(exc))
-                flush()
-                if asm.ended:
-                    observer.on_completed()
+    def _fused(source: Observable[bytes]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            run = _Run(observer, options)
+            splitter = run.splitter
+            fast = FastChunkReader(choice_index).read
+            decoder = SSEDecoder(max_line_bytes=max_line_bytes)
+            stopped = False  # decode_sse() finished, or parse_chunks() failed
 
-            def flush() -> None:
-                for value in out:
-                    on_next_down(value)
-                out.clear()
+            def emit(datas: list[str]) -> None:
+                nonlocal stopped
+                for data in datas:
+                    if data == "[DONE]":
+                        stopped = True
+                        run.completed()
+                        return
+                    fields = fast(data) if splitter.started else None
+                    if fields is not None:
+                        run.fast(fields)
+                        continue
+                    try:
+                        chunk = parse_chunk(data)
+                    except ChunkDecodeError as exc:
+                        stopped = True
+                        run.error(exc)
+                        return
+                    run.chunk(chunk)
 
-            def after_split(signals: list[Any]) -> None:
-                nonlocal split_done
-                if signals and isinstance(signals[-1], StreamFinished):
-                    split_done = True
-                run_stages(signals)
-
-            def on_next(chunk: ChatCompletionChunk) -> None:
-                if split_done or asm.ended:
+            def on_next(piece: bytes) -> None:
+                nonlocal stopped
+                if stopped:
                     return
                 try:
-                    signals = splitter.handle(chunk)
+                    datas = decoder.feed_data(piece)
                 except Exception as exc:
-                    signals = splitter.fail(exc)
-                after_split(signals)
+                    stopped = True
+                    run.error(exc)
+                    return
+                emit(datas)
 
-            def on_error(exc: Exception) -> None:
-                if not (split_done or asm.ended):
-                    after_split(splitter.fail(exc))
+            def end(exc: Exception | None) -> None:
+                nonlocal stopped
+                if stopped:
+                    return
+                # What was fully framed before the end is still delivered.
+                emit([m.data for m in decoder.flush()])
+                if not stopped:
+                    stopped = True
+                    if exc is None:
+                        run.completed()
+                    else:
+                        run.error(exc)
 
-            def on_completed() -> None:
-                if not (split_done or asm.ended):
-                    after_split(splitter.finish())
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            return source.subscribe(on_next, end, lambda: end(None), scheduler=scheduler)
 
         return Observable(subscribe)
 

@@ -20,6 +20,7 @@ from ..types.events import (
 )
 from ..types.response import ResponseFunctionToolCall
 from ..types.signals import ItemFinished, ItemStarted, ToolCallDelta
+from ._final import Fragments
 from ._stage import stage_operator
 
 __all__ = ["ToolCallStage", "join_tool_args"]
@@ -32,7 +33,7 @@ class _Call:
         self.output_index = output_index
         self.call_id = call_id
         self.name = name
-        self.fragments: list[str] = []
+        self.fragments = Fragments()
 
 
 class ToolCallStage:
@@ -71,7 +72,7 @@ class ToolCallStage:
             done = self._calls.pop(value.item_id, None)
             if done is None:
                 return []
-            arguments = "".join(done.fragments)
+            arguments = done.fragments.join()
             item = ResponseFunctionToolCall(
                 id=value.item_id,
                 call_id=done.call_id,

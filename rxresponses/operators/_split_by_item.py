@@ -1,7 +1,10 @@
 """Chat chunks -> item signals: all provider quirks are handled here, and only here.
 
 :class:`ChunkSplitter` is a plain state machine (``handle(chunk)``, ``fail(exc)``, ``finish()``,
-each returning a list of signals); :func:`split_by_item` wraps one per subscription.
+each returning a list of signals); :func:`split_by_item` wraps one per subscription. The fused SSE
+pipeline also calls ``handle_fast(fields)`` for the common chunk shapes it reads without a
+``ChatCompletionChunk`` (see :class:`~rxresponses.types.chat.FastChunkReader`); it runs the same
+helpers as ``handle``.
 
 Decisions (each documented in the README's "Mapping" section):
 
@@ -36,7 +39,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from ..errors import RxResponsesError
-from ..types.chat import ChatCompletionChunk, ChoiceDelta, ChoiceDeltaToolCall, ChoiceLogprobs
+from ..types.chat import ChatCompletionChunk, ChoiceDelta, ChoiceLogprobs, FastDelta
 from ..types.response import InputTokensDetails, OutputTokensDetails, ResponseUsage
 from ..types.signals import (
     ItemFinished,
@@ -76,6 +79,11 @@ class ThinkTagSplitter:
     def __init__(self) -> None:
         self._state = "start"  # start -> think -> after -> text, or start -> text
         self._pending = ""
+
+    @property
+    def in_text(self) -> bool:
+        """True once the tag is decided and past: :meth:`feed` passes text on unchanged."""
+        return self._state == "text"
 
     def feed(self, text: str) -> list[tuple[bool, str]]:
         state = self._state
@@ -181,6 +189,11 @@ class ChunkSplitter:
 
     # -- public API ---------------------------------------------------------------------------
 
+    @property
+    def started(self) -> bool:
+        """True once :class:`StreamStarted` was sent."""
+        return self._started
+
     def handle(self, chunk: ChatCompletionChunk) -> list[Signal]:
         """Consume one chunk; return the signals it produces."""
         out: list[Signal] = []
@@ -207,6 +220,26 @@ class ChunkSplitter:
                 self._delta(choice.delta, choice.logprobs, out)
             if choice.finish_reason:
                 self._on_finish_reason(choice.finish_reason, out)
+        return out
+
+    def handle_fast(self, fields: FastDelta) -> list[Signal]:
+        """:meth:`handle` for a chunk that :class:`~rxresponses.types.chat.FastChunkReader` read,
+        once the stream has started (:attr:`started`).
+
+        Such a chunk has no ``usage``, ``error``, ``finish_reason``, ``logprobs``, ``refusal``,
+        ``reasoning_details`` or ``function_call``, and one choice, the converted one: of
+        :meth:`handle` only the part below is left, calling the same helpers.
+        """
+        out: list[Signal] = []
+        if self._ended or self._finish_reason is not None:
+            return out
+        content, reasoning, tool = fields
+        if reasoning:
+            self._reasoning_text(reasoning, out)
+        if content:
+            self._content(content, None, out)
+        if tool is not None:
+            self._tool(*tool, out)
         return out
 
     def fail(self, exc: Exception) -> list[Signal]:
@@ -274,15 +307,7 @@ class ChunkSplitter:
         if content:
             if isinstance(content, str):
                 lp = _map_logprobs(logprobs.content) if logprobs and logprobs.content else None
-                if self._think is None:
-                    self._text(content, lp, out)
-                else:
-                    for is_reasoning, piece in self._think.feed(content):
-                        if is_reasoning:
-                            self._reasoning_text(piece, out)
-                        else:
-                            self._text(piece, lp, out)
-                            lp = None
+                self._content(content, lp, out)
             else:
                 for is_reasoning, piece in _content_blocks(content):
                     if is_reasoning:
@@ -293,10 +318,27 @@ class ChunkSplitter:
             self._refusal(delta.refusal, out)
         if delta.tool_calls:
             for tc in delta.tool_calls:
-                self._tool(tc, out)
+                fn = tc.function
+                if fn is None:
+                    self._tool(tc.index, tc.id, None, None, out)
+                else:
+                    self._tool(tc.index, tc.id, fn.name, fn.arguments, out)
         elif delta.function_call is not None:  # the deprecated single-call form
             fc = delta.function_call
-            self._tool(ChoiceDeltaToolCall(index=0, function=fc), out)
+            self._tool(0, None, fc.name, fc.arguments, out)
+
+    def _content(self, content: str, lp: list[dict[str, Any]] | None, out: list[Signal]) -> None:
+        """Non-empty string content: through the ``<think>`` splitter until it is decided."""
+        think = self._think
+        if think is None or think.in_text:  # the splitter would pass it on whole
+            self._text(content, lp, out)
+            return
+        for is_reasoning, piece in think.feed(content):
+            if is_reasoning:
+                self._reasoning_text(piece, out)
+            else:
+                self._text(piece, lp, out)
+                lp = None
 
     def _reasoning_text(self, text: str, out: list[Signal]) -> None:
         self._close_message(out)
@@ -324,23 +366,30 @@ class ChunkSplitter:
         item = self._open_message(out)
         out.append(RefusalDelta(item.item_id, item.output_index, text))
 
-    def _tool(self, tc: ChoiceDeltaToolCall, out: list[Signal]) -> None:
+    def _tool(
+        self,
+        index: int | None,
+        upstream_id: str | None,
+        name: str | None,
+        arguments: str | None,
+        out: list[Signal],
+    ) -> None:
+        """One tool-call fragment (the fields of a ``ChoiceDeltaToolCall`` and its function)."""
         self._close_reasoning(out)
         self._close_message(out)
-        call = self._find_tool(tc)
+        call = self._find_tool(index, upstream_id)
         if call is None:
             call = _ToolCall(self._ids("fc"), self._next_index)
             self._next_index += 1
             self._tools.append(call)
-            if tc.index is not None:
-                self._tools_by_index[tc.index] = call
-        if tc.id and call.upstream_id is None:
-            call.upstream_id = tc.id
-            self._tools_by_upstream_id[tc.id] = call
-        fn = tc.function
-        if fn is not None and fn.name and not call.name:
-            call.name = fn.name  # a re-sent name is not appended
-        fragment = fn.arguments if fn is not None and fn.arguments else ""
+            if index is not None:
+                self._tools_by_index[index] = call
+        if upstream_id and call.upstream_id is None:
+            call.upstream_id = upstream_id
+            self._tools_by_upstream_id[upstream_id] = call
+        if name and not call.name:
+            call.name = name  # a re-sent name is not appended
+        fragment = arguments or ""
         if fragment:
             fragment = self._new_arguments(call, fragment)
         if not call.started:
@@ -355,15 +404,20 @@ class ChunkSplitter:
         if fragment:
             out.append(ToolCallDelta(call.item_id, call.output_index, fragment))
 
-    def _find_tool(self, tc: ChoiceDeltaToolCall) -> _ToolCall | None:
-        if tc.id and tc.id in self._tools_by_upstream_id:
-            return self._tools_by_upstream_id[tc.id]
-        if tc.index is not None:
-            call = self._tools_by_index.get(tc.index)
-            if call is not None and tc.id and call.upstream_id and tc.id != call.upstream_id:
+    def _find_tool(self, index: int | None, upstream_id: str | None) -> _ToolCall | None:
+        if upstream_id and upstream_id in self._tools_by_upstream_id:
+            return self._tools_by_upstream_id[upstream_id]
+        if index is not None:
+            call = self._tools_by_index.get(index)
+            if (
+                call is not None
+                and upstream_id
+                and call.upstream_id
+                and upstream_id != call.upstream_id
+            ):
                 return None  # one index reused for another call (Ollama, some proxies)
             return call
-        if tc.id:
+        if upstream_id:
             return None  # no index, unseen id: a new call
         return self._tools[-1] if self._tools else None
 

@@ -62,14 +62,18 @@ class WireModel(BaseModel):
         builds itself; the tests hold its dumps equal to validated construction and valid against
         the official schema. Anything else should use the normal constructor.
         """
-        obj = cls.__new__(cls)
-        object.__setattr__(obj, "__dict__", values)
-        object.__setattr__(obj, "__pydantic_fields_set__", set(_field_names(cls)))
-        object.__setattr__(obj, "__pydantic_extra__", {})
-        object.__setattr__(obj, "__pydantic_private__", None)
+        obj = _new(cls)  # ``cls.__new__`` is ``object.__new__``: BaseModel defines none
+        _setattr(obj, "__dict__", values)
+        names = _FIELD_NAMES.get(cls)
+        _setattr(obj, "__pydantic_fields_set__", set(names or _field_names(cls)))
+        _setattr(obj, "__pydantic_extra__", {})
+        _setattr(obj, "__pydantic_private__", None)
         return obj
 
 
+# Bound once: trusted() runs for every delta event.
+_new = object.__new__
+_setattr = object.__setattr__
 _FIELD_NAMES: dict[type[BaseModel], frozenset[str]] = {}
 
 

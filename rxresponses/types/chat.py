@@ -14,11 +14,18 @@ typed schema, these models accept the wire (PROTOCOL.md section 6):
 * a chunk may carry an ``error`` object instead of choices (OpenRouter, mid-stream).
 
 Unknown fields are kept as extras, so nothing a provider adds is lost.
+
+:class:`FastChunkReader` is a shortcut for the fused SSE pipeline only: it reads the few chunk
+shapes that make up almost all of a stream (one choice adding ``content``, ``reasoning_content`` or
+one tool-call fragment) from plain JSON, and declines everything else, which then goes through
+:func:`parse_chunk`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 from pydantic import ValidationError
 
@@ -35,6 +42,8 @@ __all__ = [
     "CompletionUsage",
     "TokenLogprob",
     "TopLogprob",
+    "FastChunkReader",
+    "FastDelta",
     "parse_chunk",
 ]
 
@@ -150,3 +159,156 @@ def parse_chunk(data: str | bytes) -> ChatCompletionChunk:
         raise ChunkDecodeError(
             f"undecodable chunk ({first['type']}: {first['msg']})", text
         ) from None
+
+
+# -- the fast path ------------------------------------------------------------------------------
+#
+# Validating a chunk with pydantic costs about as much as everything else the pipeline does with
+# it. Nearly every chunk of a stream has one of three shapes, so the fused SSE pipeline reads those
+# from plain JSON (orjson when installed) and hands the splitter just the fields it uses. The rule
+# that keeps it equivalent: accept a chunk only when every field the model declares has the type
+# the model would accept *unchanged*; anything else (other shapes, coercible or wrong types,
+# JSON that stdlib ``json`` reads but pydantic does not) returns ``None``, and the caller parses the
+# chunk with :func:`parse_chunk` as usual. ``tests/test_fastpath.py`` holds the two paths equal.
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN / Infinity: not JSON, pydantic refuses them
+
+
+_json_decode: Callable[[str], Any] = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
+def _json_loads(data: str) -> Any:
+    if "\\ud" in data or "\\uD" in data:
+        return None  # may be a lone surrogate, which json reads and pydantic refuses
+    return _json_decode(data)
+
+
+try:
+    import orjson
+
+    _loads: Callable[[str], Any] = orjson.loads
+except ImportError:  # pragma: no cover - orjson is an optional accelerator
+    _loads = _json_loads
+
+#: ``(content, reasoning, tool)`` of a chunk :class:`FastChunkReader` recognized; ``tool`` is
+#: ``(index, id, function.name, function.arguments)`` of its single tool-call fragment.
+FastDelta: TypeAlias = tuple[
+    str | None, str | None, tuple[int | None, str | None, str | None, str | None] | None
+]
+
+_OPT_STR = (str, type(None))
+_NUMBER = (int, float)
+# Delta fields the splitter reads as strings, and the ones a fast chunk must leave null.
+_DELTA_STR = frozenset({"content", "reasoning_content", "reasoning", "role"})
+_DELTA_OTHER = frozenset({"refusal", "function_call", "reasoning_details"})
+
+
+class FastChunkReader:
+    """Reads the fields of a chunk of one of the common shapes, or declines (``None``: then use
+    :func:`parse_chunk`). One per stream.
+
+    Recognized: one choice numbered ``choice_index``, with no ``finish_reason`` or ``logprobs``,
+    whose delta adds string ``content`` and/or ``reasoning_content`` / ``reasoning``, and at most
+    one tool-call fragment; no ``usage``, ``error`` or ``x_groq``. ``reasoning`` is
+    ``reasoning_content or reasoning``, as the splitter reads it. Unknown fields are extras, which
+    the splitter does not read. A stream repeats the chunk's top level and the choice around the
+    delta: once checked, an equal one (``==``, under which the checked types stay valid for the
+    model) is not checked again.
+    """
+
+    __slots__ = ("_choice", "_rest", "_top")
+
+    def __init__(self, choice_index: int = 0) -> None:
+        self._choice = choice_index
+        self._top: dict[str, Any] | None = None  # the last top level checked (minus choices)
+        self._rest: dict[str, Any] | None = None  # the last choice checked (minus delta)
+
+    def read(self, data: str) -> FastDelta | None:
+        try:
+            obj = _loads(data)
+        except Exception:
+            return None
+        if type(obj) is not dict:
+            return None
+        choices = obj.pop("choices", None)
+        if type(choices) is not list or len(choices) != 1:
+            return None
+        if obj != self._top:
+            if not _fast_top(obj):
+                return None
+            self._top = obj
+        choice = choices[0]
+        if type(choice) is not dict:
+            return None
+        delta = choice.pop("delta", None)
+        if type(delta) is not dict:
+            return None
+        if choice != self._rest:
+            index = choice.get("index", 0)
+            if (
+                type(index) is not int
+                or index != self._choice
+                or choice.get("finish_reason") is not None
+                or choice.get("logprobs") is not None
+            ):
+                return None
+            self._rest = choice
+        tool = None
+        for key, value in delta.items():
+            if value is None:  # null is valid for every field of a delta
+                continue
+            if key in _DELTA_STR:
+                if type(value) is not str:
+                    return None
+            elif key == "tool_calls":
+                tool = _fast_tool(value)
+                if tool is None:
+                    return None
+            elif key in _DELTA_OTHER:
+                return None
+        get = delta.get
+        return get("content"), get("reasoning_content") or get("reasoning"), tool
+
+
+def _fast_top(obj: dict[str, Any]) -> bool:
+    get = obj.get
+    return not (
+        "x_groq" in obj
+        or get("usage") is not None
+        or get("error") is not None
+        or type(get("id", "")) is not str
+        or type(get("object", "")) is not str
+        or type(get("model", "")) is not str
+        or type(get("created", 0)) not in _NUMBER
+        or type(get("system_fingerprint")) not in _OPT_STR
+        or type(get("service_tier")) not in _OPT_STR
+    )
+
+
+def _fast_tool(
+    tool_calls: Any,
+) -> tuple[int | None, str | None, str | None, str | None] | None:
+    if type(tool_calls) is not list or len(tool_calls) != 1:
+        return None
+    tc = tool_calls[0]
+    if type(tc) is not dict:
+        return None
+    fn = tc.get("function")
+    if fn is None:
+        name = arguments = None
+    elif type(fn) is dict:
+        name, arguments = fn.get("name"), fn.get("arguments")
+    else:
+        return None
+    index, upstream_id = tc.get("index"), tc.get("id")
+    if (
+        type(index) not in (int, type(None))
+        or type(upstream_id) not in _OPT_STR
+        or type(tc.get("type")) not in _OPT_STR
+        or type(name) not in _OPT_STR
+        or type(arguments) not in _OPT_STR
+    ):
+        return None
+    return index, upstream_id, name, arguments

@@ -1,0 +1,343 @@
+"""The fused SSE pipeline's fast path emits exactly what the typed path emits.
+
+``chat_sse_to_responses()`` decodes SSE, reads the common chunk shapes without validating a
+``ChatCompletionChunk`` (``FastChunkReader``) and drives the fused stages. The reference here is
+the typed composition it replaces, ``decode_sse() | parse_chunks() | chat_to_responses()``; both
+must give the same events (``to_dict`` dumps, ``completed_at`` removed, deterministic ids) and the
+same error, on the recordings, the demo, scripted streams and generated odd streams, with orjson
+and with the stdlib ``json`` fallback.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import reactivex
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rxresponses import operators as rxo
+from rxresponses.operators._final import Fragments
+from rxresponses.pipelines import chat_sse_to_responses, chat_to_responses
+from rxresponses.scripted import ScriptedToolCall, ScriptedTurn, chat_chunks, chat_sse
+from rxresponses.sources import from_bytes
+from rxresponses.sse import DEFAULT_MAX_LINE_BYTES
+from rxresponses.types import chat as chat_types
+from rxresponses.types.chat import FastChunkReader
+from tests._util import Ids, dumps
+from tests.conftest import CHAT_FIXTURES, fixture_params
+from tests.fuzz.generators import generate
+from tests.test_properties import PROPERTY, body_of, odd_streams
+
+DEMO = Path(__file__).resolve().parents[1] / "rxresponses" / "data" / "demo.sse"
+
+
+@pytest.fixture(params=["orjson", "json"])
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run each test with orjson (when installed) and with the stdlib fallback."""
+    if request.param == "json":
+        monkeypatch.setattr(chat_types, "_loads", chat_types._json_loads)
+    else:
+        pytest.importorskip("orjson")
+    return str(request.param)
+
+
+def _run(pipeline: Any, pieces: list[bytes]) -> tuple[list[dict[str, Any]], str | None]:
+    events: list[Any] = []
+    errors: list[Exception] = []
+    from_bytes(pieces).pipe(pipeline).subscribe(events.append, errors.append)
+    error = f"{type(errors[0]).__name__}: {errors[0]}" if errors else None
+    return dumps(events, wall_clock=False), error
+
+
+def _both(
+    pieces: list[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, **options: Any
+) -> tuple[Any, Any]:
+    def opts() -> dict[str, Any]:
+        return {"ids": Ids(), "response_id": "resp_test", "created_at": 1, **options}
+
+    typed = reactivex.compose(  # what chat_sse_to_responses() was before the fast path
+        rxo.decode_sse(max_line_bytes=max_line_bytes),
+        rxo.parse_chunks(),
+        chat_to_responses(**opts()),
+    )
+    fast = chat_sse_to_responses(max_line_bytes=max_line_bytes, **opts())
+    return _run(fast, pieces), _run(typed, pieces)
+
+
+def _assert_same(pieces: list[bytes], **options: Any) -> list[dict[str, Any]]:
+    fast, typed = _both(pieces, **options)
+    assert fast == typed
+    return fast[0]
+
+
+def _pieces(body: bytes, size: int = 97) -> list[bytes]:
+    return [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+
+
+@pytest.mark.parametrize("path", fixture_params(CHAT_FIXTURES))
+def test_fast_path_equals_typed_path_on_recordings(path: Path, loader: str) -> None:
+    body = path.read_bytes()
+    _assert_same([body])
+    _assert_same(_pieces(body))
+
+
+def test_fast_path_equals_typed_path_on_demo(loader: str) -> None:
+    events = _assert_same(_pieces(DEMO.read_bytes()))
+    assert events[-1]["type"] == "response.completed"
+    _assert_same([DEMO.read_bytes()], reasoning_as_summary=True, think_tags=False)
+
+
+def _scripted_turns() -> Iterator[ScriptedTurn]:
+    yield ScriptedTurn(text="Hello, world! " * 20)
+    yield ScriptedTurn(reasoning="Let me think. " * 10, text="Answer: 42.")
+    yield ScriptedTurn(text="<think>inline</think>  visible")
+    yield ScriptedTurn(
+        reasoning="two calls",
+        tool_calls=(
+            ScriptedToolCall("get_weather", '{"city": "Paris"}'),
+            ScriptedToolCall("get_weather", '{"city": "Tokyo", "unit": "c"}'),
+        ),
+    )
+    yield ScriptedTurn(text="cut short", finish_reason="length")
+    yield ScriptedTurn(text='é日🤖\u2028𝄞 \\ " done', finish_reason="content_filter")
+
+
+@pytest.mark.parametrize("turn", list(_scripted_turns()))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_path_equals_typed_path_on_scripted_streams(
+    turn: ScriptedTurn, seed: int, loader: str
+) -> None:
+    body = b"".join(chat_sse(chat_chunks(turn, seed=seed)))
+    _assert_same(_pieces(body, 61))
+    _assert_same([body], choice_index=1)  # no chunk of choice 1: every one declines
+
+
+def test_fast_path_is_taken(monkeypatch: pytest.MonkeyPatch, loader: str) -> None:
+    """The equality tests above are not vacuous: most chunks of a stream take the fast path."""
+    calls = {"fast": 0, "slow": 0}
+    read = FastChunkReader.read
+
+    def counting(self: FastChunkReader, data: str) -> Any:
+        fields = read(self, data)
+        calls["fast" if fields is not None else "slow"] += 1
+        return fields
+
+    monkeypatch.setattr(FastChunkReader, "read", counting)
+    turn = ScriptedTurn(
+        reasoning="r" * 50,
+        text="t" * 50,
+        tool_calls=(ScriptedToolCall("f", '{"a": 1}'),),
+    )
+    _assert_same([b"".join(chat_sse(chat_chunks(turn)))])
+    assert calls["fast"] > 20
+    assert calls["slow"] <= 3
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"choices":[{"index":0,"delta":{"content":"x"}}]}',
+        '{"id":"a","choices":[{"delta":{"reasoning_content":"x","content":null}}]}',
+        '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}',
+    ],
+)
+def test_reader_accepts_the_common_shapes(data: str, loader: str) -> None:
+    assert FastChunkReader().read(data) is not None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "not json",
+        "[]",
+        '{"choices":[]}',
+        '{"choices":[{"index":1,"delta":{"content":"x"}}]}',
+        '{"choices":[{"index":true,"delta":{"content":"x"}}]}',
+        '{"choices":[{"index":0.0,"delta":{"content":"x"}}]}',
+        '{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}',
+        '{"choices":[{"delta":{"content":["a"]}}]}',
+        '{"choices":[{"delta":{"content":1}}]}',
+        '{"choices":[{"delta":{"refusal":"no"}}]}',
+        '{"choices":[{"delta":{"reasoning_details":[]}}]}',
+        '{"choices":[{"delta":{"tool_calls":[]}}]}',
+        '{"choices":[{"delta":{"tool_calls":[{"index":"0"}]}}]}',
+        '{"choices":[{"delta":null}]}',
+        '{"id":1,"choices":[{"delta":{"content":"x"}}]}',
+        '{"id":null,"choices":[{"delta":{"content":"x"}}]}',
+        '{"created":NaN,"choices":[{"delta":{"content":"x"}}]}',
+        '{"usage":{},"choices":[{"delta":{"content":"x"}}]}',
+        '{"x_groq":{},"choices":[{"delta":{"content":"x"}}]}',
+        '{"error":{"message":"m"},"choices":[{"delta":{"content":"x"}}]}',
+        '{"choices":[{"delta":{"content":"\\ud800"}}]}',
+    ],
+)
+def test_reader_declines_everything_else(data: str, loader: str) -> None:
+    assert FastChunkReader().read(data) is None
+
+
+@PROPERTY
+@given(chunks=odd_streams(), size=st.integers(1, 400), loader=st.sampled_from(["orjson", "json"]))
+def test_fast_path_equals_typed_path_on_odd_streams(
+    chunks: list[dict[str, Any]], size: int, loader: str
+) -> None:
+    body = body_of(chunks, "\n")
+    with pytest.MonkeyPatch.context() as mp:
+        if loader == "json":
+            mp.setattr(chat_types, "_loads", chat_types._json_loads)
+        _assert_same(_pieces(body, size))
+
+
+@PROPERTY
+@given(
+    category=st.sampled_from(["json_chunks", "mutated", "valid_cut", "raw_bytes"]),
+    index=st.integers(0, 10_000),
+    loader=st.sampled_from(["orjson", "json"]),
+)
+def test_fast_path_equals_typed_path_on_fuzz_inputs(category: str, index: int, loader: str) -> None:
+    inp = generate(category, 7, index)
+    with pytest.MonkeyPatch.context() as mp:
+        if loader == "json":
+            mp.setattr(chat_types, "_loads", chat_types._json_loads)
+        _assert_same(list(inp.pieces), max_line_bytes=inp.max_line_bytes, **inp.options)
+
+
+def test_json_fallback_matches_orjson_on_a_random_stream() -> None:
+    rng = random.Random(5)
+    turn = ScriptedTurn(text="".join(rng.choice('ab é\n"\\') for _ in range(300)))
+    body = b"".join(chat_sse(chat_chunks(turn)))
+    with_orjson = _both([body])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chat_types, "_loads", chat_types._json_loads)
+        assert _both([body]) == with_orjson
+
+
+# -- generated chunks near the common shapes: every field the reader checks, right and wrong ----
+
+_TEXTS = st.sampled_from(["", "a", " b", "<think>", "</think>", "é", "{", '"}'])
+_ODD = st.one_of(st.none(), st.integers(-1, 2), st.booleans(), st.just(0.0), st.just([]))
+_STRINGS = st.one_of(_TEXTS, st.none())
+
+
+def _usually(draw: st.DrawFn, good: Any, odd: Any = _ODD, one_in: int = 8) -> Any:
+    """A value of ``good``, or (one time in ``one_in``) one of ``odd``: the reader must decline."""
+    return draw(odd) if draw(st.integers(1, one_in)) == 1 else draw(good)
+
+
+@st.composite
+def _tool_calls(draw: st.DrawFn) -> Any:
+    call: dict[str, Any] = {}
+    for key, good, odd in (
+        ("index", st.integers(0, 2), st.sampled_from([None, True, "0", 1.0])),
+        ("id", st.sampled_from(["call_a", "call_b", ""]), st.sampled_from([None, 1])),
+        ("type", st.just("function"), st.sampled_from([None, 3])),
+    ):
+        if draw(st.booleans()):
+            call[key] = _usually(draw, good, odd)
+    if draw(st.integers(0, 5)):
+        fn: dict[str, Any] = {}
+        if draw(st.booleans()):
+            fn["name"] = _usually(draw, st.sampled_from(["f", "g", ""]), st.sampled_from([None, 2]))
+        if draw(st.integers(0, 3)):
+            fn["arguments"] = _usually(draw, _TEXTS, st.sampled_from([None, 5]))
+        call["function"] = _usually(draw, st.just(fn), st.sampled_from([None, "f"]))
+    return _usually(draw, st.just([call]), st.sampled_from([[call, call], [], None, "x"]))
+
+
+@st.composite
+def _wild_chunk(draw: st.DrawFn) -> dict[str, Any]:
+    delta: dict[str, Any] = {}
+    for key in ("role", "content", "reasoning_content", "reasoning"):
+        if draw(st.booleans()):
+            delta[key] = _usually(draw, _STRINGS)
+    if draw(st.integers(0, 2)) == 0:
+        delta["tool_calls"] = draw(_tool_calls())
+    for key in ("refusal", "function_call", "reasoning_details", "extra_field"):
+        if draw(st.integers(0, 7)) == 0:
+            delta[key] = _usually(draw, st.none(), st.sampled_from(["no", {"name": "f"}, []]), 2)
+    choice: dict[str, Any] = {"delta": _usually(draw, st.just(delta), st.sampled_from([None, []]))}
+    if draw(st.booleans()):
+        choice["index"] = _usually(draw, st.just(0))
+    for key in ("finish_reason", "logprobs", "native_finish_reason"):
+        if draw(st.integers(0, 7)) == 0:
+            choice[key] = _usually(draw, st.none(), st.sampled_from(["stop", {}]), 2)
+    chunk: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "created": 1}
+    chunk["model"] = "m"
+    chunk["choices"] = _usually(draw, st.just([choice]), st.just([choice, choice]))
+    for key in ("id", "model", "created", "system_fingerprint", "service_tier", "usage", "error"):
+        if draw(st.integers(0, 15)) == 0:
+            chunk[key] = draw(st.one_of(_STRINGS, _ODD, st.just(1.5)))
+    if draw(st.integers(0, 15)) == 0:
+        chunk["x_groq"] = {"usage": {"prompt_tokens": 1}}
+    return chunk
+
+
+@PROPERTY
+@given(
+    chunks=st.lists(_wild_chunk(), max_size=10),
+    ending=st.sampled_from([None, "stop", "length"]),
+    loader=st.sampled_from(["orjson", "json"]),
+    think_tags=st.booleans(),
+)
+def test_fast_path_equals_typed_path_on_wild_chunks(
+    chunks: list[dict[str, Any]], ending: str | None, loader: str, think_tags: bool
+) -> None:
+    start = {"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {}}]}
+    stream = [start, *chunks]
+    if ending is not None:
+        stream.append({"choices": [{"index": 0, "delta": {}, "finish_reason": ending}]})
+    with pytest.MonkeyPatch.context() as mp:
+        if loader == "json":
+            mp.setattr(chat_types, "_loads", chat_types._json_loads)
+        _assert_same([body_of(stream, "\n")], think_tags=think_tags)
+
+
+_DELTAS = [
+    {"reasoning_content": "a", "reasoning": "b"},
+    {"reasoning_content": "", "reasoning": "b"},
+    {"reasoning_content": "r", "content": "c"},
+    {"role": "assistant", "content": "<think>x</th"},
+    {"content": "ink> y", "extra": [1, {"k": None}]},
+    {"content": "", "reasoning": None, "refusal": None, "tool_calls": None},
+    {"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "f", "arguments": "{"}}]},
+    {"tool_calls": [{"index": 0, "function": {"arguments": '"a": 1'}}]},
+    {"tool_calls": [{"id": "call_b", "type": "function", "function": {"name": "g"}}]},
+    {"tool_calls": [{"function": {"arguments": "}"}}]},
+    {"tool_calls": [{"index": 1}]},
+    {"tool_calls": [{"index": 1, "function": None, "x": 1}]},
+    {"content": "after tools"},
+    {"reasoning": "late reasoning"},
+]
+
+
+@pytest.mark.parametrize("think_tags", [True, False])
+@pytest.mark.parametrize("start", range(len(_DELTAS)))
+def test_fast_path_equals_typed_path_on_handmade_deltas(
+    start: int, think_tags: bool, loader: str
+) -> None:
+    deltas = _DELTAS[start:] + _DELTAS[:start]
+    stream = [{"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {}}]}]
+    stream += [{"id": "c", "model": "m", "choices": [{"index": 0, "delta": d}]} for d in deltas]
+    stream.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    _assert_same([body_of(stream, "\n")], think_tags=think_tags)
+
+
+@PROPERTY
+@given(
+    fragments=st.lists(
+        st.one_of(st.text(max_size=3), st.text(min_size=30, max_size=80)), max_size=1_500
+    )
+)
+def test_fragments_join_to_what_was_appended(fragments: list[str]) -> None:
+    """The accumulators' fragment buffers (joined in blocks as they grow) lose nothing."""
+    buf = Fragments()
+    for i, text in enumerate(fragments):
+        buf.append(text)
+        if i % 397 == 0:
+            assert buf.join() == "".join(fragments[: i + 1])
+    assert buf.join() == "".join(fragments)
+    assert bool(buf) == bool(fragments)
