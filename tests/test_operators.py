@@ -1325,3 +1325,26 @@ def test_invalid_echo_fails_when_the_pipeline_is_built(make) -> None:
     # A bad echoed field must not produce a stream that fails before response.created.
     with pytest.raises(pydantic.ValidationError):
         make(echo={"temperature": "hot"})
+
+
+def test_a_fault_while_building_the_terminal_event_still_ends_the_stream(monkeypatch) -> None:
+    # If building the final response raises, the stream must still end with exactly one
+    # well-formed terminal event (error + response.failed), numbered without a gap.
+    from rxresponses.operators import _assemble
+
+    def broken(self, signal):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_assemble.Assembler, "_terminal", broken)
+    events = [to_dict(e) for e in iterate(_source().pipe(chat_to_responses()))]
+    assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
+    assert "boom" in events[-1]["response"]["error"]["message"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert (
+        sum(
+            e["type"].startswith("response.")
+            and e["type"] in ("response.completed", "response.incomplete", "response.failed")
+            for e in events
+        )
+        == 1
+    )

@@ -391,6 +391,25 @@ class Assembler:
     def _finish(self, signal: StreamFinished) -> list[Any]:
         out: list[Any] = [] if self._started else self._start(None)
         self.ended = True
+        seq = self._seq
+        try:
+            out.extend(self._terminal(signal))
+        except Exception as exc:
+            # Building the terminal events failed (a bug, or a value a user stage put in an
+            # event that cannot be dumped): the stream still ends with one well-formed
+            # terminal event, numbered right after what was already sent.
+            self._seq = seq
+            message = f"rxresponses could not build the final response: {exc}"
+            failed = self._base("failed")
+            failed.error = ResponseError(code="server_error", message=message)
+            out.append(
+                self._number(ResponseErrorEvent(code="server_error", message=message, param=None))
+            )
+            out.append(self._number(ResponseFailedEvent(response=failed)))
+        return out
+
+    def _terminal(self, signal: StreamFinished) -> list[Any]:
+        out: list[Any] = []
         # Close what a stage left open (a user stage dropped an ItemFinished, or the stream
         # failed between stages): the text folded so far is kept, the item marked incomplete.
         if self._open:
