@@ -95,30 +95,27 @@ class _Run:
         return self.split_done or self.asm.ended
 
     def chunk(self, chunk: ChatCompletionChunk) -> None:
-        if self.split_done or self.asm.ended:
-            return
-        try:
-            signals = self.splitter.handle(chunk)
-        except Exception as exc:
-            signals = self.splitter.fail(exc)
-        self._after_split(signals)
+        self._split(self.splitter.handle, chunk)
 
     def fast(self, fields: FastDelta) -> None:
         """:meth:`chunk` for a chunk :class:`FastChunkReader` read (the splitter has started)."""
-        if self.split_done or self.asm.ended:
+        self._split(self.splitter.handle_fast, fields)
+
+    def _split(self, handle: Callable[[Any], list[Any]], value: Any) -> None:
+        if self.done:
             return
         try:
-            signals = self.splitter.handle_fast(fields)
-        except Exception as exc:
+            signals = handle(value)
+        except Exception as exc:  # a chunk the splitter cannot read fails the stream
             signals = self.splitter.fail(exc)
         self._after_split(signals)
 
     def error(self, exc: Exception) -> None:
-        if not (self.split_done or self.asm.ended):
+        if not self.done:
             self._after_split(self.splitter.fail(exc))
 
     def completed(self) -> None:
-        if not (self.split_done or self.asm.ended):
+        if not self.done:
             self._after_split(self.splitter.finish())
 
     def _after_split(self, signals: list[Any]) -> None:
