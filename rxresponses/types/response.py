@@ -35,7 +35,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from ._base import WIRE, WireModel
+from ._base import WIRE, WireModel, buildable_post_init
 
 __all__ = [
     "Annotation",
@@ -98,6 +98,7 @@ class SparseModel(WireModel):
 
     _sparse: ClassVar[tuple[str, ...]] = ()
 
+    @buildable_post_init
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         if not _is_wire(context):
