@@ -180,6 +180,32 @@ def test_reader_declines_everything_else(data: str, loader: str) -> None:
     assert FastChunkReader().read(data) is None
 
 
+@pytest.mark.parametrize(
+    "delta",
+    [
+        '{"content":"x"}',
+        '{"content":""}',
+        '{"reasoning_content":"r"}',
+        '{"reasoning_content":""}',
+        '{"reasoning":"r"}',
+        '{"tool_calls":[{"index":2,"function":{"arguments":"{\\"a"}}]}',
+        '{"tool_calls":[{"index":0,"function":{"arguments":""}}]}',
+        '{"tool_calls":[{"index":true,"function":{"arguments":"x"}}]}',
+        '{"tool_calls":[{"index":0,"function":{"arguments":1}}]}',
+        '{"tool_calls":[{"index":0,"function":{"name":"f"}}]}',
+        '{"tool_calls":[{"index":0,"function":{"arguments":"x"}},{"index":1}]}',
+        '{"content":["x"]}',
+    ],
+)
+def test_reader_single_key_shortcut_reads_as_the_general_path(delta: str, loader: str) -> None:
+    """A one-key delta (most token chunks) takes a shortcut; adding a ``null`` key sends the
+    same delta through the general reading, which must read it the same (or decline both)."""
+    head, tail = '{"choices":[{"index":0,"delta":', "}]}"
+    shortcut = FastChunkReader().read(head + delta + tail)
+    general = FastChunkReader().read(head + delta[:-1] + ',"role":null}' + tail)
+    assert shortcut == general
+
+
 @PROPERTY
 @given(chunks=odd_streams(), size=st.integers(1, 400), loader=st.sampled_from(["orjson", "json"]))
 def test_fast_path_equals_typed_path_on_odd_streams(

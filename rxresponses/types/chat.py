@@ -255,6 +255,22 @@ class FastChunkReader:
             ):
                 return None
             self._rest = choice
+        if len(delta) == 1:  # the usual token chunks: a string of content, or one fragment
+            content = delta.get("content")
+            if type(content) is str:
+                return content, None, None
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if type(reasoning) is str:
+                return None, reasoning, None
+            tool_calls = delta.get("tool_calls")
+            if type(tool_calls) is list and len(tool_calls) == 1:
+                tc = tool_calls[0]
+                if type(tc) is dict and len(tc) == 2:  # {"index": i, "function": {"arguments"}}
+                    fn, index = tc.get("function"), tc.get("index")
+                    if type(index) is int and type(fn) is dict and len(fn) == 1:
+                        arguments = fn.get("arguments")
+                        if type(arguments) is str:
+                            return None, None, (index, None, None, arguments)
         tool = None
         for key, value in delta.items():
             if value is None:  # null is valid for every field of a delta
