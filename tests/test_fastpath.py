@@ -10,6 +10,7 @@ and with the stdlib ``json`` fallback.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,6 +179,63 @@ def test_reader_accepts_the_common_shapes(data: str, loader: str) -> None:
 )
 def test_reader_declines_everything_else(data: str, loader: str) -> None:
     assert FastChunkReader().read(data) is None
+
+
+def _chunk(delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, **extra}],
+    }
+
+
+def _args(index: int, text: str) -> dict[str, Any]:
+    return _chunk({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
+
+
+def _call(index: int, name: str) -> dict[str, Any]:
+    fn = {"name": name, "arguments": ""}
+    return _chunk({"tool_calls": [{"index": index, "id": f"call_{index}", "function": fn}]})
+
+
+def test_fast_lanes_follow_item_switches(loader: str) -> None:
+    """Consecutive deltas of one item take a lane that skips the splitter; every switch of item
+    or kind, and every chunk read the slow way, must close it. The stream below switches at
+    each step and must convert as the typed path does, to the character."""
+    chunks = [
+        _chunk({"role": "assistant", "content": ""}),
+        _chunk({"reasoning_content": "th"}),
+        _chunk({"reasoning_content": "ink"}),
+        _chunk({"content": "Hel"}),
+        _chunk({"content": "lo"}),
+        _chunk({"content": " <"}),  # a possible tag start: the text lane must hold it back
+        _chunk({"content": "b> there"}),
+        _chunk({"content": "!"}, logprobs=None),  # read the slow way
+        _chunk({"content": "?"}),
+        _call(0, "f"),
+        _args(0, '{"a"'),
+        _args(0, ": 1"),
+        _call(1, "g"),
+        _args(1, '{"b"'),
+        _args(0, "}"),  # back to call 0 after call 1 opened
+        _args(1, ": 2"),
+        _args(1, "}"),
+        _args(0, ""),
+        _chunk({}, finish_reason="tool_calls"),
+    ]
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    for size in (len(body), 53, 7):
+        events = _assert_same(_pieces(body.encode(), size))
+        final = events[-1]["response"]
+        assert events[-1]["type"] == "response.completed"
+        texts = [part.get("text") for item in final["output"] for part in item.get("content") or []]
+        assert texts == ["think", "Hello <b> there!?"]
+        calls = [
+            (i["name"], i["arguments"]) for i in final["output"] if i["type"] == "function_call"
+        ]
+        assert calls == [("f", '{"a": 1}'), ("g", '{"b": 2}')]
 
 
 @pytest.mark.parametrize(

@@ -62,24 +62,53 @@ class TextStage:
             return self._delta(value.item_id, "refusal", value.text, None)
         if isinstance(value, ItemStarted) and value.kind == "message":
             self._items[value.item_id] = _Message(value.item_id, value.output_index)
-            item = ResponseOutputMessage(
+            item = ResponseOutputMessage.build(
                 id=value.item_id, content=[], role="assistant", status="in_progress"
             )
-            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=item)]
+            return [ResponseOutputItemAddedEvent.build(output_index=value.output_index, item=item)]
         if isinstance(value, ItemFinished) and value.kind == "message":
             msg = self._items.pop(value.item_id, None)
             if msg is None:
                 return []
             out = self._close_part(msg)
-            item = ResponseOutputMessage(
+            item = ResponseOutputMessage.build(
                 id=msg.item_id, content=msg.parts, role="assistant", status=value.status
             )
-            out.append(ResponseOutputItemDoneEvent(output_index=msg.output_index, item=item))
+            out.append(ResponseOutputItemDoneEvent.build(output_index=msg.output_index, item=item))
             return out
         return None
 
     def finish(self) -> list[Any]:
         return []
+
+    def lane(self, item_id: str) -> Callable[[str], Any] | None:
+        """A function doing what :meth:`handle` does with a :class:`TextDelta` for ``item_id``
+        without logprobs (append the text, return its ``output_text.delta`` event), or ``None``
+        if such a delta would open a part. It stays right while this stage handles nothing else;
+        see :mod:`rxresponses.operators._fused` (the fast lane)."""
+        msg = self._items.get(item_id)
+        part = None if msg is None else msg.open
+        if msg is None or part is None or part.kind != "output_text":
+            return None
+        append = part.fragments.append
+        make = ResponseTextDeltaEvent.trusted
+        output_index, content_index = msg.output_index, len(msg.parts)
+
+        def delta(text: str) -> Any:
+            append(text)
+            return make(
+                {
+                    "type": "response.output_text.delta",
+                    "sequence_number": 0,
+                    "item_id": item_id,
+                    "output_index": output_index,
+                    "content_index": content_index,
+                    "delta": text,
+                    "logprobs": [],
+                }
+            )
+
+        return delta
 
     def _delta(
         self, item_id: str, kind: str, text: str, logprobs: list[dict[str, Any]] | None
@@ -92,12 +121,12 @@ class TextStage:
                 out = self._close_part(msg)
             part = msg.open = _Part(kind)
             new: ResponseOutputText | ResponseOutputRefusal = (
-                ResponseOutputText(annotations=[], text="", logprobs=[])
+                ResponseOutputText.build(annotations=[], text="", logprobs=[])
                 if kind == "output_text"
-                else ResponseOutputRefusal(refusal="")
+                else ResponseOutputRefusal.build(refusal="")
             )
             out.append(
-                ResponseContentPartAddedEvent(
+                ResponseContentPartAddedEvent.build(
                     item_id=item_id,
                     output_index=msg.output_index,
                     content_index=len(msg.parts),
@@ -157,7 +186,7 @@ class TextStage:
         text = part.fragments.join()
         out: list[Any] = []
         final: ResponseOutputText | ResponseOutputRefusal
-        if part.kind == "output_text":
+        if part.kind == "output_text" and part.logprobs:  # dicts, validated into Logprob models
             out.append(
                 ResponseTextDoneEvent(
                     item_id=msg.item_id,
@@ -168,19 +197,30 @@ class TextStage:
                 )
             )
             final = ResponseOutputText(annotations=[], text=text, logprobs=part.logprobs)
+        elif part.kind == "output_text":
+            out.append(
+                ResponseTextDoneEvent.build(
+                    item_id=msg.item_id,
+                    output_index=msg.output_index,
+                    content_index=index,
+                    text=text,
+                    logprobs=[],
+                )
+            )
+            final = ResponseOutputText.build(annotations=[], text=text, logprobs=[])
         else:
             out.append(
-                ResponseRefusalDoneEvent(
+                ResponseRefusalDoneEvent.build(
                     item_id=msg.item_id,
                     output_index=msg.output_index,
                     content_index=index,
                     refusal=text,
                 )
             )
-            final = ResponseOutputRefusal(refusal=text)
+            final = ResponseOutputRefusal.build(refusal=text)
         msg.parts.append(final)
         out.append(
-            ResponseContentPartDoneEvent(
+            ResponseContentPartDoneEvent.build(
                 item_id=msg.item_id,
                 output_index=msg.output_index,
                 content_index=index,

@@ -82,7 +82,7 @@ _TEXT_DONES = frozenset(
 
 
 # The per-token events: numbered on a short path (they open and close nothing, so _track has
-# nothing to do for them; see _forward_delta).
+# nothing to do for them; see forward_delta).
 _DELTA_EVENTS = frozenset(
     {
         ResponseTextDeltaEvent,
@@ -190,7 +190,7 @@ class Assembler:
         if self.ended:
             return []
         if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
-            return [self._forward_delta(value)]
+            return [self.forward_delta(value)]
         if isinstance(value, StreamStarted):
             return self._start(value) if not self._started else []
         if isinstance(value, StreamFinished):
@@ -243,10 +243,12 @@ class Assembler:
         self._acc.handle(event)
         return event
 
-    def _forward_delta(self, event: Any) -> Any:
-        """:meth:`_forward` for a delta event (a class that declares ``output_index`` and
-        ``sequence_number``): fields are set the way pydantic's ``__setattr__`` sets them (the
-        ``__dict__`` entry and ``__pydantic_fields_set__``), without its dispatch."""
+    def forward_delta(self, event: Any) -> Any:
+        """Number and fold one per-token delta event (a class that declares ``output_index`` and
+        ``sequence_number``) once the stream has started; return it. What :meth:`handle` does
+        with such an event, minus the dispatch: the fused pipeline's fast lane calls it directly.
+        Fields are set the way pydantic's ``__setattr__`` sets them (the ``__dict__`` entry and
+        ``__pydantic_fields_set__``), without its dispatch."""
         fields = event.__dict__
         index = fields.get("output_index")
         if index is None:  # built with model_construct() and no output_index
@@ -372,8 +374,10 @@ class Assembler:
             "error": None,
             "incomplete_details": None,
         }
-        fields.update(self._echo)
-        return Response(**fields)
+        if self._echo:  # validated: echoed request fields are the caller's values
+            fields.update(self._echo)
+            return Response(**fields)
+        return Response.build(**fields)
 
     def _start(self, signal: StreamStarted | None) -> list[Any]:
         self._started = True
@@ -381,8 +385,8 @@ class Assembler:
             self._created_at = self._created_at or signal.created_at or None
             self._model = self._model or signal.model
         self._created_at = self._created_at or int(time.time())  # one value for every event
-        created = ResponseCreatedEvent(response=self._base("in_progress"))
-        in_progress = ResponseInProgressEvent(response=self._base("in_progress"))
+        created = ResponseCreatedEvent.build(response=self._base("in_progress"))
+        in_progress = ResponseInProgressEvent.build(response=self._base("in_progress"))
         out = [self._number(created), self._number(in_progress)]
         self._acc.handle(created)
         self._acc.handle(in_progress)
@@ -423,11 +427,11 @@ class Assembler:
         if signal.status == "completed":
             final.status = "completed"
             final.completed_at = int(time.time())
-            out.append(self._number(ResponseCompletedEvent(response=final)))
+            out.append(self._number(ResponseCompletedEvent.build(response=final)))
         elif signal.status == "incomplete":
             final.status = "incomplete"
             final.incomplete_details = IncompleteDetails(reason=signal.incomplete_reason)
-            out.append(self._number(ResponseIncompleteEvent(response=final)))
+            out.append(self._number(ResponseIncompleteEvent.build(response=final)))
         else:
             code = signal.error_code or "server_error"
             message = signal.error_message or "the upstream failed"
@@ -437,7 +441,7 @@ class Assembler:
                 code = "server_error"
             final.status = "failed"
             final.error = ResponseError(code=code, message=message)
-            out.append(self._number(ResponseFailedEvent(response=final)))
+            out.append(self._number(ResponseFailedEvent.build(response=final)))
         return out
 
 

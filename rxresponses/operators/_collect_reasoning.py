@@ -65,11 +65,11 @@ class ReasoningStage:
             if self._summary:
                 if first:
                     out.append(
-                        ResponseReasoningSummaryPartAddedEvent(
+                        ResponseReasoningSummaryPartAddedEvent.build(
                             item_id=value.item_id,
                             output_index=oi,
                             summary_index=0,
-                            part=ReasoningSummary(text=""),
+                            part=ReasoningSummary.build(text=""),
                         )
                     )
                 out.append(
@@ -87,11 +87,11 @@ class ReasoningStage:
             else:
                 if first:
                     out.append(
-                        ResponseContentPartAddedEvent(
+                        ResponseContentPartAddedEvent.build(
                             item_id=value.item_id,
                             output_index=oi,
                             content_index=0,
-                            part=ReasoningContent(text=""),
+                            part=ReasoningContent.build(text=""),
                         )
                     )
                 out.append(
@@ -109,10 +109,10 @@ class ReasoningStage:
             return out
         if isinstance(value, ItemStarted) and value.kind == "reasoning":
             self._items[value.item_id] = _Reasoning(value.output_index)
-            added = ResponseReasoningItem(
+            added = ResponseReasoningItem.build(
                 id=value.item_id, summary=[], content=[], status="in_progress"
             )
-            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=added)]
+            return [ResponseOutputItemAddedEvent.build(output_index=value.output_index, item=added)]
         if isinstance(value, ItemFinished) and value.kind == "reasoning":
             state = self._items.pop(value.item_id, None)
             if state is None:
@@ -123,6 +123,50 @@ class ReasoningStage:
     def finish(self) -> list[Any]:
         return []
 
+    def lane(self, item_id: str) -> Callable[[str], Any] | None:
+        """A function doing what :meth:`handle` does with a :class:`ReasoningDelta` for
+        ``item_id`` (append the text, return its delta event), or ``None`` if such a delta would
+        open a part. It stays right while this stage handles nothing else; see
+        :mod:`rxresponses.operators._fused` (the fast lane)."""
+        item = self._items.get(item_id)
+        if item is None or not item.fragments:
+            return None
+        append = item.fragments.append
+        output_index = item.output_index
+        if self._summary:
+            make = ResponseReasoningSummaryTextDeltaEvent.trusted
+
+            def summary_delta(text: str) -> Any:
+                append(text)
+                return make(
+                    {
+                        "type": "response.reasoning_summary_text.delta",
+                        "sequence_number": 0,
+                        "item_id": item_id,
+                        "output_index": output_index,
+                        "summary_index": 0,
+                        "delta": text,
+                    }
+                )
+
+            return summary_delta
+        make_text = ResponseReasoningTextDeltaEvent.trusted
+
+        def text_delta(text: str) -> Any:
+            append(text)
+            return make_text(
+                {
+                    "type": "response.reasoning_text.delta",
+                    "sequence_number": 0,
+                    "item_id": item_id,
+                    "output_index": output_index,
+                    "content_index": 0,
+                    "delta": text,
+                }
+            )
+
+        return text_delta
+
     def _close(self, value: ItemFinished, state: _Reasoning) -> list[Any]:
         out: list[Any] = []
         oi = state.output_index
@@ -131,39 +175,39 @@ class ReasoningStage:
         if state.fragments:
             text = state.fragments.join()
             if self._summary:
-                summary.append(ReasoningSummary(text=text))
+                summary.append(ReasoningSummary.build(text=text))
                 out.append(
-                    ResponseReasoningSummaryTextDoneEvent(
+                    ResponseReasoningSummaryTextDoneEvent.build(
                         item_id=value.item_id, output_index=oi, summary_index=0, text=text
                     )
                 )
                 out.append(
-                    ResponseReasoningSummaryPartDoneEvent(
+                    ResponseReasoningSummaryPartDoneEvent.build(
                         item_id=value.item_id,
                         output_index=oi,
                         summary_index=0,
-                        part=ReasoningSummary(text=text),
+                        part=ReasoningSummary.build(text=text),
                     )
                 )
             else:
-                content.append(ReasoningContent(text=text))
+                content.append(ReasoningContent.build(text=text))
                 out.append(
-                    ResponseReasoningTextDoneEvent(
+                    ResponseReasoningTextDoneEvent.build(
                         item_id=value.item_id, output_index=oi, content_index=0, text=text
                     )
                 )
                 out.append(
-                    ResponseContentPartDoneEvent(
+                    ResponseContentPartDoneEvent.build(
                         item_id=value.item_id,
                         output_index=oi,
                         content_index=0,
-                        part=ReasoningContent(text=text),
+                        part=ReasoningContent.build(text=text),
                     )
                 )
-        item = ResponseReasoningItem(
+        item = ResponseReasoningItem.build(
             id=value.item_id, summary=summary, content=content, status=value.status
         )
-        out.append(ResponseOutputItemDoneEvent(output_index=oi, item=item))
+        out.append(ResponseOutputItemDoneEvent.build(output_index=oi, item=item))
         return out
 
 

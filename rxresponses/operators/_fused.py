@@ -24,6 +24,18 @@ also folds ``decode_sse() | parse_chunks()`` into the same subscription, with th
 stream after what was framed before it), and reads the common chunk shapes without building a
 ``ChatCompletionChunk`` (:class:`~rxresponses.types.chat.FastChunkReader`; the tests hold the events
 equal to the typed path).
+
+The fast lane: most chunks of a long stream are one more fragment of the item the previous
+chunk fed. After a fast-read chunk that gave exactly one delta signal, :class:`_Run` asks the
+stages for a *lane* for that item (:meth:`TextStage.lane`, :meth:`ReasoningStage.lane`,
+:meth:`ToolCallStage.lane`, with :meth:`ChunkSplitter.arguments_lane` for tool-call arguments):
+a closure that appends the fragment and builds its delta event, which goes to
+:meth:`Assembler.forward_delta`. The next chunk of the same shape for the same item (content
+only, reasoning only, or arguments only for the same tool-call index) takes the lane and skips
+the splitter and the dispatch; anything else (another shape, a chunk read the slow way, an
+error, the end) closes every lane and takes the full path. A stage offers no lane where the
+full path would do more than append (a part to open, ``<think>`` tags still undecided,
+logprobs). The tests hold the events equal to the typed path, lanes switching included.
 """
 
 from __future__ import annotations
@@ -74,9 +86,10 @@ class _Run:
         )
         self.observer = observer
         self.split_done = False
-        reasoning = ReasoningStage(as_summary=o["reasoning_as_summary"]).handle
-        text = TextStage().handle
-        tools = ToolCallStage().handle
+        self.reasoning = ReasoningStage(as_summary=o["reasoning_as_summary"])
+        self.text = TextStage()
+        self.tools = ToolCallStage()
+        reasoning, text, tools = self.reasoning.handle, self.text.handle, self.tools.handle
         # The stage that owns each signal; the composed chain's other stages pass it through.
         self._by_type: dict[type, _Handler] = {
             TextDelta: text,
@@ -89,34 +102,113 @@ class _Run:
             "reasoning": reasoning,
             "function_call": tools,
         }
+        # The fast lane (see the module docstring): "text", "reasoning" or a tool-call index ->
+        # a function of the next string for that item.
+        self._lanes: dict[str | int, Callable[[str], None]] = {}
 
     @property
     def done(self) -> bool:
         return self.split_done or self.asm.ended
 
     def chunk(self, chunk: ChatCompletionChunk) -> None:
+        self._lanes.clear()
         self._split(self.splitter.handle, chunk)
 
     def fast(self, fields: FastDelta) -> None:
         """:meth:`chunk` for a chunk :class:`FastChunkReader` read (the splitter has started)."""
-        self._split(self.splitter.handle_fast, fields)
+        lanes = self._lanes
+        if lanes:
+            content, reasoning, tool = fields
+            lane = None
+            text: str | None = None
+            if tool is None:
+                if content and not reasoning:
+                    lane, text = lanes.get("text"), content
+                elif reasoning and not content:
+                    lane, text = lanes.get("reasoning"), reasoning
+            elif not content and not reasoning and tool[1] is None and tool[2] is None:
+                lane, text = lanes.get(tool[0]) if tool[0] is not None else None, tool[3]
+            if lane is not None:
+                if text:
+                    lane(text)
+                return
+        signals = self._split(self.splitter.handle_fast, fields)
+        if len(signals) == 1 and not self.done:
+            self._open_lane(signals[0], fields)
+        else:
+            lanes.clear()
 
-    def _split(self, handle: Callable[[Any], list[Any]], value: Any) -> None:
+    def _split(self, handle: Callable[[Any], list[Any]], value: Any) -> list[Any]:
         if self.done:
-            return
+            return []
         try:
             signals = handle(value)
         except Exception as exc:  # a chunk the splitter cannot read fails the stream
             signals = self.splitter.fail(exc)
         self._after_split(signals)
+        return signals
 
     def error(self, exc: Exception) -> None:
+        self._lanes.clear()
         if not self.done:
             self._after_split(self.splitter.fail(exc))
 
     def completed(self) -> None:
+        self._lanes.clear()
         if not self.done:
             self._after_split(self.splitter.finish())
+
+    def _open_lane(self, signal: Any, fields: FastDelta) -> None:
+        """After a fast chunk that gave exactly one delta signal: keep a lane for the next
+        delta of the same kind for the same item (the other lanes stay right: such a chunk
+        changes nothing but that item's text)."""
+        kind = type(signal)
+        key: str | int
+        if kind is TextDelta and self.splitter.text_passes_whole():
+            key, make = "text", self.text.lane(signal.item_id)
+        elif kind is ReasoningDelta:
+            key, make = "reasoning", self.reasoning.lane(signal.item_id)
+        elif kind is ToolCallDelta and fields[2] is not None and fields[2][0] is not None:
+            key = fields[2][0]
+            arguments = self.splitter.arguments_lane(key, signal.item_id)
+            make = None if arguments is None else self.tools.lane(signal.item_id)
+            if arguments is not None and make is not None:
+                self._lanes[key] = self._arguments_lane(arguments, make)
+                return
+        else:
+            make = None
+        if make is None:
+            self._lanes.clear()
+        else:
+            self._lanes[key] = self._delta_lane(make)
+
+    def _delta_lane(self, make: Callable[[str], Any]) -> Callable[[str], None]:
+        forward = self.asm.forward_delta
+        on_next = self.observer.on_next
+
+        def lane(text: str) -> None:
+            try:
+                event = forward(make(text))
+            except Exception as exc:  # as on the full path: the assembler fails the stream
+                self._lanes.clear()
+                self._flush(self.asm.fail(exc))
+                self.observer.on_completed()
+                return
+            on_next(event)
+
+        return lane
+
+    def _arguments_lane(
+        self, arguments: Callable[[str], str], make: Callable[[str], Any]
+    ) -> Callable[[str], None]:
+        delta = self._delta_lane(make)
+
+        def lane(fragment: str) -> None:
+            new = arguments(fragment)
+            if new:
+                delta(new)
+
+        return lane
 
     def _after_split(self, signals: list[Any]) -> None:
         if signals and isinstance(signals[-1], StreamFinished):

@@ -60,20 +60,20 @@ class ToolCallStage:
         if isinstance(value, ItemStarted) and value.kind == "function_call":
             call = _Call(value.output_index, value.call_id or "", value.name or "")
             self._calls[value.item_id] = call
-            item = ResponseFunctionToolCall(
+            item = ResponseFunctionToolCall.build(
                 id=value.item_id,
                 call_id=call.call_id,
                 name=call.name,
                 arguments="",
                 status="in_progress",
             )
-            return [ResponseOutputItemAddedEvent(output_index=value.output_index, item=item)]
+            return [ResponseOutputItemAddedEvent.build(output_index=value.output_index, item=item)]
         if isinstance(value, ItemFinished) and value.kind == "function_call":
             done = self._calls.pop(value.item_id, None)
             if done is None:
                 return []
             arguments = done.fragments.join()
-            item = ResponseFunctionToolCall(
+            item = ResponseFunctionToolCall.build(
                 id=value.item_id,
                 call_id=done.call_id,
                 name=done.name,
@@ -81,15 +81,41 @@ class ToolCallStage:
                 status=value.status,
             )
             return [
-                ResponseFunctionCallArgumentsDoneEvent(
+                ResponseFunctionCallArgumentsDoneEvent.build(
                     item_id=value.item_id, output_index=done.output_index, arguments=arguments
                 ),
-                ResponseOutputItemDoneEvent(output_index=done.output_index, item=item),
+                ResponseOutputItemDoneEvent.build(output_index=done.output_index, item=item),
             ]
         return None
 
     def finish(self) -> list[Any]:
         return []
+
+    def lane(self, item_id: str) -> Callable[[str], Any] | None:
+        """A function doing what :meth:`handle` does with a :class:`ToolCallDelta` for
+        ``item_id`` (append the fragment, return its ``function_call_arguments.delta`` event), or
+        ``None`` if the call is not open here. It stays right while this stage handles nothing
+        else for this call; see :mod:`rxresponses.operators._fused` (the fast lane)."""
+        call = self._calls.get(item_id)
+        if call is None:
+            return None
+        append = call.fragments.append
+        make = ResponseFunctionCallArgumentsDeltaEvent.trusted
+        output_index = call.output_index
+
+        def delta(arguments: str) -> Any:
+            append(arguments)
+            return make(
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "sequence_number": 0,
+                    "item_id": item_id,
+                    "output_index": output_index,
+                    "delta": arguments,
+                }
+            )
+
+        return delta
 
 
 def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:

@@ -242,6 +242,29 @@ class ChunkSplitter:
             self._tool(*tool, out)
         return out
 
+    # -- for the fused pipeline's fast lane (rxresponses.operators._fused) ----------------------
+
+    def text_passes_whole(self) -> bool:
+        """True when :meth:`handle_fast` turns string content into one :class:`TextDelta`
+        unchanged (the ``<think>`` splitter is off or has decided), given an open message."""
+        think = self._think
+        return think is None or think.in_text
+
+    def arguments_lane(self, index: int, item_id: str) -> Callable[[str], str] | None:
+        """For the started call ``item_id`` at tool-call ``index``: a function doing what
+        :meth:`handle_fast` does with a fragment that names no id and no function name for that
+        index (the new part of the arguments, ``""`` when there is none), or ``None`` if such
+        a fragment would not reach that call. Right while no other chunk changes the calls."""
+        call = self._tools_by_index.get(index)
+        if call is None or call.item_id != item_id or not call.started:
+            return None
+        new_arguments = self._new_arguments
+
+        def arguments(fragment: str) -> str:
+            return new_arguments(call, fragment)
+
+        return arguments
+
     def fail(self, exc: Exception) -> list[Signal]:
         """The upstream raised ``exc``: close everything and report a failed stream."""
         out: list[Signal] = []
