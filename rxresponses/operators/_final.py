@@ -17,6 +17,10 @@
 The result for a stream that never reached a terminal event is what arrived, with the status the
 last lifecycle event gave (``in_progress`` for a cut stream). :func:`final_response` additionally
 marks a stream that ended in an exception as ``failed`` with the exception's message.
+
+The fold is copy-on-write: it keeps references to what the events carry, never mutates them, and
+copies only what it must change, as shallowly as it can; :meth:`ResponseAccumulator.result` makes
+the one deep copy (see :class:`ResponseAccumulator`).
 """
 
 from __future__ import annotations
@@ -53,17 +57,24 @@ class Fragments:
 
     def __init__(self) -> None:
         self._blocks: list[str] = []
-        self._tail: list[str] = []
+        self._tail: list[str] = []  # never replaced (cleared in place): it may be cached
 
     def append(self, text: str) -> None:
         tail = self._tail
         tail.append(text)
         if len(tail) >= _BLOCK:
-            if sum(map(len, tail)) < _BLOCK * _SMALL:
-                self._blocks.append("".join(tail))
-            else:
-                self._blocks.extend(tail)
-            tail.clear()
+            self._settle()
+
+    def _settle(self) -> None:
+        """Move the tail (:data:`_BLOCK` fragments) to the blocks. Code of this module that
+        appends to ``_tail`` directly (the accumulator's hot path) calls it when ``append``
+        would."""
+        tail = self._tail
+        if sum(map(len, tail)) < _BLOCK * _SMALL:
+            self._blocks.append("".join(tail))
+        else:
+            self._blocks.extend(tail)
+        tail.clear()
 
     def join(self) -> str:
         """All the text so far."""
@@ -85,13 +96,18 @@ _STATUS_SUFFIXES = {
     "completed": "completed",
     "failed": "failed",
 }
-# delta type -> (buffer family, the attribute the matching .done event carries)
-_ITEM_DELTAS = {
-    "response.function_call_arguments.delta": "arguments",
-    "response.custom_tool_call_input.delta": "input",
-    "response.mcp_call_arguments.delta": "arguments",
-    "response.code_interpreter_call_code.delta": "code",
+# delta type -> (buffer family, the event field that holds the part index, or None: index 0).
+# ``response.output_text.delta``, the most frequent event by far, is tested before this lookup.
+_DELTAS: dict[str, tuple[str, str | None]] = {
+    "response.reasoning_text.delta": ("content", "content_index"),
+    "response.refusal.delta": ("content", "content_index"),
+    "response.reasoning_summary_text.delta": ("summary", "summary_index"),
+    "response.function_call_arguments.delta": ("arguments", None),
+    "response.custom_tool_call_input.delta": ("input", None),
+    "response.mcp_call_arguments.delta": ("arguments", None),
+    "response.code_interpreter_call_code.delta": ("code", None),
 }
+# item-level .done type -> (buffer family and item attribute, the attribute the event carries)
 _ITEM_DONES = {
     "response.function_call_arguments.done": ("arguments", "arguments"),
     "response.custom_tool_call_input.done": ("input", "input"),
@@ -107,14 +123,19 @@ def _copy(model: Any) -> Any:
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
 _new = object.__new__
-_setattr = object.__setattr__
+# The slots every pydantic model has, set the way BaseModel's own copies set them (without its
+# __setattr__), through their descriptors: cheaper than object.__setattr__.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _deep(value: Any, memo: dict[int, Any]) -> Any:
     """A deep copy of what models hold (models, lists, dicts, scalars), equal to what
     :func:`copy.deepcopy` makes (shared references stay shared, through ``memo``), without its
-    generic dispatch: the accumulator copies every item it places, and deepcopy was the biggest
-    per-stream cost. Anything else goes to :func:`copy.deepcopy`. The originals are alive
+    generic dispatch: :meth:`ResponseAccumulator.result` copies every item, and deepcopy was the
+    biggest per-stream cost. Anything else goes to :func:`copy.deepcopy`. The originals are alive
     throughout (the caller holds the root), so ``id`` keys cannot be reused mid-copy."""
     cls = type(value)
     if cls in _ATOMS:
@@ -133,35 +154,151 @@ def _deep(value: Any, memo: dict[int, Any]) -> Any:
             if type(k) not in atoms:
                 k = _deep(k, memo)
             out[k] = v if type(v) in atoms else _deep(v, memo)
-    elif (
-        isinstance(value, BaseModel)
-        and cls.__deepcopy__ is BaseModel.__deepcopy__
-        and getattr(value, "__pydantic_private__", None) is None
-    ):
-        # What BaseModel.__deepcopy__ does, field by field.
-        out = memo[id(value)] = _new(cls)
-        _setattr(out, "__dict__", _deep(value.__dict__, memo))
-        _setattr(out, "__pydantic_extra__", _deep(value.__pydantic_extra__, memo))
-        _setattr(out, "__pydantic_fields_set__", set(value.__pydantic_fields_set__))
-        _setattr(out, "__pydantic_private__", None)
+    elif (_PLAIN_CLASSES.get(cls) or _plain_class(cls)) and _no_private(value):
+        out = _deep_model(value, memo, _NO_UPDATE)
     else:
         return copy.deepcopy(value, memo)
     return out
 
 
+_NO_UPDATE: dict[str, Any] = {}
+
+
+def _deep_model(value: Any, memo: dict[int, Any], update: dict[str, Any]) -> Any:
+    """``value.model_copy(update=update, deep=True)`` for a :func:`_plain` model, field by field
+    (what BaseModel.__deepcopy__ does): the fields named in ``update`` (declared fields, never
+    extras) are set to its values, not copied, and count as set."""
+    out = memo[id(value)] = _new(type(value))
+    atoms = _ATOMS
+    fields = {}
+    for k, v in value.__dict__.items():
+        if type(v) not in atoms and k not in update:
+            v = _deep(v, memo)
+        fields[k] = v
+    extra = value.__pydantic_extra__
+    if extra:
+        extra = _deep(extra, memo)
+    elif extra is not None:
+        extra = {}
+    fields_set = set(value.__pydantic_fields_set__)
+    if update:
+        fields.update(update)
+        fields_set.update(update)
+    _set_dict(out, fields)
+    _set_extra(out, extra)
+    _set_fields_set(out, fields_set)
+    _set_private(out, None)
+    return out
+
+
+#: Per class: whether it is a pydantic model that keeps BaseModel's ``__copy__`` and
+#: ``__deepcopy__`` (see :func:`_plain`).
+_PLAIN_CLASSES: dict[type, bool] = {}
+
+
+def _plain_class(cls: type) -> bool:
+    plain = _PLAIN_CLASSES[cls] = (
+        issubclass(cls, BaseModel)
+        and cls.__copy__ is BaseModel.__copy__
+        and cls.__deepcopy__ is BaseModel.__deepcopy__
+    )
+    return plain
+
+
+def _no_private(value: Any) -> bool:
+    return getattr(value, "__pydantic_private__", None) is None
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is copied field by field: a pydantic model whose class keeps
+    BaseModel's ``__copy__`` and ``__deepcopy__``, without private attributes."""
+    cls = type(value)
+    return (_PLAIN_CLASSES.get(cls) or _plain_class(cls)) and _no_private(value)
+
+
+def _shallow(value: Any) -> Any:
+    """A shallow copy: ``model_copy()`` for a model (its own ``__dict__``, extras and set of
+    fields, the values in them shared), ``value[:]`` for a list, :func:`copy.copy` otherwise."""
+    if type(value) is list:
+        return value[:]
+    if _plain(value):
+        out = _new(type(value))
+        extra = value.__pydantic_extra__
+        _set_dict(out, value.__dict__.copy())
+        _set_extra(out, None if extra is None else extra.copy())
+        _set_fields_set(out, value.__pydantic_fields_set__.copy())
+        _set_private(out, None)
+        return out
+    return copy.copy(value)
+
+
+def _with_output(base: Any, output: list[Any]) -> Any:
+    """``base.model_copy(update={"output": output}, deep=True)``: every field but ``output``
+    deep-copied (one memo, so shared references stay shared), ``output`` set to ``output``."""
+    update = {"output": output}
+    if _plain(base) and "output" in base.__dict__:
+        return _deep_model(base, {}, update)
+    return base.model_copy(update=update, deep=True)
+
+
+def _copy_item(item: Any) -> Any:
+    """A deep copy of an item, each of its parts (``content``, ``summary``) copied on its own.
+
+    The fold placed every part by itself (a part placed in two slots is in two slots, not one
+    part twice): the copies keep them apart, as the copies made when they were placed did.
+    """
+    memo: dict[int, Any] = {}
+    fields = getattr(item, "__dict__", None) or _NO_UPDATE
+    extra = getattr(item, "__pydantic_extra__", None) or _NO_UPDATE
+    for attr in ("content", "summary"):
+        parts = fields.get(attr, extra.get(attr))
+        if type(parts) is list and id(parts) not in memo:
+            memo[id(parts)] = [_copy(part) for part in parts]
+    return _deep(item, memo)
+
+
 def _logprobs(entries: list[Any]) -> list[Logprob]:
     # The part's ``logprobs`` holds models: a dict put there would dump with a serializer warning.
-    return [Logprob.model_validate(lp) if isinstance(lp, dict) else _copy(lp) for lp in entries]
+    # Models are borrowed like every other value of an event (never mutated, copied by result()).
+    return [Logprob.model_validate(lp) if isinstance(lp, dict) else lp for lp in entries]
 
 
 class ResponseAccumulator:
-    """Folds events into a :class:`Response`. ``handle(event)`` for each, then :meth:`result`."""
+    """Folds events into a :class:`Response`. ``handle(event)`` for each, then :meth:`result`.
+
+    **Copy-on-write.** The fold copies nothing when it places an event's item, part or response:
+    it *borrows* them (keeps a reference). The events were handed to users before or after the
+    fold (loggers, notebooks keep them), so the invariant is:
+
+    * an object the fold did not create (an event's ``item``, ``part``, ``response``, the lists
+      and values inside them) is **never mutated** by the fold;
+    * before it mutates one, the fold takes **ownership**: it replaces it, in the one place of
+      its own graph that refers to it, by a shallow copy (:func:`_shallow`: a model with its own
+      ``__dict__``, extras and set of fields; a list with its own slots), and mutates that. A
+      copy is as shallow as the mutation allows: setting a slot of a borrowed item's ``content``
+      copies the item and the list, while the parts in it stay borrowed until one of them is
+      itself mutated (``output_text.done`` setting its ``text``...);
+    * ``_owned`` maps the ``id`` of every object the fold created to the object (which keeps it
+      alive, so its ``id`` cannot be reused by a borrowed object). Each owned object is referred
+      to from at most one place of the fold's graph (``_output``, an owned item or an owned
+      part), and none leaves the accumulator: :meth:`result` returns a deep copy.
+
+    :meth:`result` makes the one deep copy of a fold: a new object graph on every call, which the
+    caller may mutate without changing any event, the accumulator, or a later result.
+    """
 
     def __init__(self) -> None:
         self._response: Response | None = None
-        self._output: list[Any] = []
+        self._output: list[Any] = []  # always the fold's own list; its items may be borrowed
+        self._owned: dict[int, Any] = {}  # id -> object, for every object the fold created
         # (output_index, family, index) -> fragments not yet joined
         self._buffers: dict[tuple[int, str, int], Fragments] = {}
+        # The key and fragments of the last delta: the next delta is almost always for the same
+        # part. Valid across consecutive deltas only (any other event resets it, since it may
+        # drop buffers).
+        self._last_key: tuple[int, str, int] | None = None
+        self._last: Fragments = Fragments()
+        self._last_tail: list[str] = self._last._tail
         self.terminal: str | None = None
         self.error: ResponseError | None = None
 
@@ -169,108 +306,139 @@ class ResponseAccumulator:
 
     def handle(self, event: Any) -> None:
         """Apply one event."""
-        kind: str = getattr(event, "type", "")
-        if kind == "response.output_text.delta" or kind == "response.reasoning_text.delta":
-            self._buffer(event.output_index, "content", event.content_index).append(event.delta)
-            if kind == "response.output_text.delta" and event.logprobs:
-                part = self._part(event.output_index, event.content_index)
-                if part is not None and getattr(part, "logprobs", None) is not None:
-                    part.logprobs.extend(_logprobs(event.logprobs))
+        try:
+            kind: str = event.type
+        except AttributeError:  # not an event
             return
-        if kind == "response.refusal.delta":
-            self._buffer(event.output_index, "content", event.content_index).append(event.delta)
+        if kind == "response.output_text.delta":  # the per-token hot path
+            key = (event.output_index, "content", event.content_index)
+            if key == self._last_key:  # the same part as the last delta: Fragments.append()
+                tail = self._last_tail
+                tail.append(event.delta)
+                if len(tail) >= _BLOCK:
+                    self._last._settle()
+            else:
+                self._fragments(key).append(event.delta)
+            if event.logprobs:
+                self._delta_logprobs(event)
             return
-        if kind == "response.reasoning_summary_text.delta":
-            self._buffer(event.output_index, "summary", event.summary_index).append(event.delta)
+        delta = _DELTAS.get(kind)
+        if delta is not None:
+            family, sub = delta
+            key = (event.output_index, family, 0 if sub is None else getattr(event, sub))
+            fragments = self._last if key == self._last_key else self._fragments(key)
+            fragments.append(event.delta)
             return
-        if kind in _ITEM_DELTAS:
-            self._buffer(event.output_index, _ITEM_DELTAS[kind], 0).append(event.delta)
-            return
-        if kind in _LIFECYCLE or kind in _TERMINAL:
-            self._lifecycle(event, kind)
-            return
-        if kind == "response.output_item.added" or kind == "response.output_item.done":
-            index = event.output_index
-            self._place(index, _copy(event.item))
-            for key in [k for k in self._buffers if k[0] == index]:
-                if kind == "response.output_item.done":
-                    del self._buffers[key]
-            return
-        if kind in ("response.content_part.added", "response.content_part.done"):
-            self._set_part(event.output_index, "content", event.content_index, _copy(event.part))
-            if kind.endswith(".done"):
-                self._buffers.pop((event.output_index, "content", event.content_index), None)
-            return
-        if kind in (
-            "response.reasoning_summary_part.added",
-            "response.reasoning_summary_part.done",
-        ):
-            self._set_part(event.output_index, "summary", event.summary_index, _copy(event.part))
-            if kind.endswith(".done"):
-                self._buffers.pop((event.output_index, "summary", event.summary_index), None)
-            return
-        if kind in ("response.output_text.done", "response.reasoning_text.done"):
-            self._buffers.pop((event.output_index, "content", event.content_index), None)
-            part = self._part(event.output_index, event.content_index)
-            if part is not None:
-                part.text = event.text
-                if kind == "response.output_text.done" and event.logprobs:
-                    part.logprobs = _logprobs(event.logprobs)
-            return
-        if kind == "response.refusal.done":
-            self._buffers.pop((event.output_index, "content", event.content_index), None)
-            part = self._part(event.output_index, event.content_index)
-            if part is not None:
-                part.refusal = event.refusal
-            return
-        if kind == "response.reasoning_summary_text.done":
-            self._buffers.pop((event.output_index, "summary", event.summary_index), None)
-            part = self._part(event.output_index, event.summary_index, "summary")
-            if part is not None:
-                part.text = event.text
-            return
-        if kind in _ITEM_DONES:
-            family, attr = _ITEM_DONES[kind]
-            self._buffers.pop((event.output_index, family, 0), None)
-            item = self._item(event.output_index)
-            if item is not None:
-                setattr(item, family, getattr(event, attr))
-            return
-        if kind == "response.output_text.annotation.added":
-            part = self._part(event.output_index, event.content_index)
-            if part is not None and event.annotation is not None:
-                annotations = part.annotations
-                while len(annotations) <= event.annotation_index:
-                    annotations.append(None)
-                annotations[event.annotation_index] = event.annotation
-            return
-        if kind == "error":
+        self._last_key = None
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, event, kind)
+        elif kind == "error":
             code = getattr(event, "error_code", None) or "server_error"
             message = getattr(event, "error_message", None) or ""
             self.error = ResponseError(code=code, message=message)
-            return
-        if kind.startswith("response.") and hasattr(event, "output_index"):
-            suffix = kind.rsplit(".", 1)[-1]
-            if kind.split(".")[1].endswith("_call") and suffix in _STATUS_SUFFIXES:
-                item = self._item(event.output_index)
-                if item is not None:
-                    item.status = _STATUS_SUFFIXES[suffix]
+        elif kind.startswith("response.") and hasattr(event, "output_index"):
+            self._on_status(event, kind)
 
-    def _lifecycle(self, event: Any, kind: str) -> None:
-        response = event.response
-        self._response = response.model_copy()
-        if kind in _TERMINAL:
-            self.terminal = kind
-            if response.output:
-                self._output = [_copy(item) for item in response.output]
-                self._buffers.clear()
-
-    def _buffer(self, index: int, family: str, sub: int) -> Fragments:
-        key = (index, family, sub)
+    def _fragments(self, key: tuple[int, str, int]) -> Fragments:
         buf = self._buffers.get(key)
         if buf is None:
             buf = self._buffers[key] = Fragments()
+        self._last_key = key
+        self._last = buf
+        self._last_tail = buf._tail
         return buf
+
+    def _delta_logprobs(self, event: Any) -> None:
+        index, sub = event.output_index, event.content_index
+        part = self._part(index, sub)
+        if part is not None and getattr(part, "logprobs", None) is not None:
+            part = self._own_part(index, sub)
+            self._own_attr(part, "logprobs", part.logprobs).extend(_logprobs(event.logprobs))
+
+    def _on_lifecycle(self, event: Any, kind: str) -> None:
+        response = event.response
+        self._response = response
+        if kind in _TERMINAL:
+            self.terminal = kind
+            if response.output:
+                # The terminal output is authoritative: borrowed, in a list of our own. Nothing
+                # owned is reachable any more.
+                self._output = list(response.output)
+                self._buffers.clear()
+                self._owned.clear()
+
+    def _on_item(self, event: Any, kind: str) -> None:
+        index = event.output_index
+        self._place(index, event.item)
+        if kind == "response.output_item.done":
+            for key in [k for k in self._buffers if k[0] == index]:
+                del self._buffers[key]
+
+    def _on_content_part(self, event: Any, kind: str) -> None:
+        self._set_part(event.output_index, "content", event.content_index, event.part)
+        if kind == "response.content_part.done":
+            self._buffers.pop((event.output_index, "content", event.content_index), None)
+
+    def _on_summary_part(self, event: Any, kind: str) -> None:
+        self._set_part(event.output_index, "summary", event.summary_index, event.part)
+        if kind == "response.reasoning_summary_part.done":
+            self._buffers.pop((event.output_index, "summary", event.summary_index), None)
+
+    def _on_text_done(self, event: Any, kind: str) -> None:
+        index, sub = event.output_index, event.content_index
+        self._buffers.pop((index, "content", sub), None)
+        part = self._own_part(index, sub)
+        if part is not None:
+            part.text = event.text
+            if kind == "response.output_text.done" and event.logprobs:
+                part.logprobs = self._adopt(_logprobs(event.logprobs))
+
+    def _on_refusal_done(self, event: Any, kind: str) -> None:
+        index, sub = event.output_index, event.content_index
+        self._buffers.pop((index, "content", sub), None)
+        part = self._own_part(index, sub)
+        if part is not None:
+            part.refusal = event.refusal
+
+    def _on_summary_text_done(self, event: Any, kind: str) -> None:
+        index, sub = event.output_index, event.summary_index
+        self._buffers.pop((index, "summary", sub), None)
+        part = self._own_part(index, sub, "summary")
+        if part is not None:
+            part.text = event.text
+
+    def _on_item_done(self, event: Any, kind: str) -> None:
+        family, attr = _ITEM_DONES[kind]
+        index = event.output_index
+        self._buffers.pop((index, family, 0), None)
+        if self._item(index) is not None:
+            setattr(self._own_item(index), family, getattr(event, attr))
+
+    def _on_status(self, event: Any, kind: str) -> None:
+        # hosted-tool status events: response.web_search_call.searching...
+        suffix = kind.rsplit(".", 1)[-1]
+        if kind.split(".")[1].endswith("_call") and suffix in _STATUS_SUFFIXES:
+            index = event.output_index
+            if self._item(index) is not None:
+                self._own_item(index).status = _STATUS_SUFFIXES[suffix]
+
+    def _on_annotation(self, event: Any, kind: str) -> None:
+        index, sub = event.output_index, event.content_index
+        part = self._part(index, sub)
+        if part is not None and event.annotation is not None:
+            annotations = part.annotations
+            annotations = self._own_attr(self._own_part(index, sub), "annotations", annotations)
+            while len(annotations) <= event.annotation_index:
+                annotations.append(None)
+            annotations[event.annotation_index] = event.annotation
+
+    # -- the fold's graph ---------------------------------------------------------------------
+
+    def _adopt(self, value: Any) -> Any:
+        """Mark ``value``, which the fold just created, as owned; return it."""
+        self._owned[id(value)] = value
+        return value
 
     def _place(self, index: int, item: Any) -> None:
         output = self._output
@@ -283,33 +451,76 @@ class ResponseAccumulator:
             return self._output[index]
         return None
 
+    def _own_item(self, index: int) -> Any:
+        """The item at ``index`` (there is one), owned: copied and put in its place if borrowed."""
+        item = self._output[index]
+        if id(item) not in self._owned:
+            item = self._output[index] = self._adopt(_shallow(item))
+        return item
+
+    def _own_attr(self, owner: Any, attr: str, value: Any) -> Any:
+        """``value``, the container ``owner.attr`` (``owner`` is owned), owned: if borrowed, a
+        copy put in its place, where ``value`` was (a field or an extra; the set of fields set,
+        which decides what is dumped, stays as it was)."""
+        if id(value) in self._owned:
+            return value
+        mine = self._adopt(_shallow(value))
+        fields = getattr(owner, "__dict__", None)
+        extra = getattr(owner, "__pydantic_extra__", None)
+        if fields is not None and attr in fields:
+            fields[attr] = mine
+        elif extra is not None and attr in extra:
+            extra[attr] = mine
+        else:
+            setattr(owner, attr, mine)
+        return mine
+
     def _set_part(self, index: int, family: str, sub: int, part: Any) -> None:
-        item = self._item(index)
-        if item is None:
+        if self._item(index) is None:
             return
+        item = self._own_item(index)
         attr = "summary" if family == "summary" else "content"
         parts = getattr(item, attr, None)
         if parts is None:
-            parts = []
+            parts = self._adopt([])
             setattr(item, attr, parts)
+        else:
+            parts = self._own_attr(item, attr, parts)
         while len(parts) <= sub:
             parts.append(None)
         parts[sub] = part
 
     def _part(self, index: int, sub: int, family: str = "content") -> Any:
+        """The part at ``sub`` of the item at ``index``, or ``None`` (borrowed or owned: read
+        only)."""
         item = self._item(index)
         parts = getattr(item, "summary" if family == "summary" else "content", None)
         if parts and 0 <= sub < len(parts):
             return parts[sub]
         return None
 
+    def _own_part(self, index: int, sub: int, family: str = "content") -> Any:
+        """What :meth:`_part` returns, owned (with its item and the item's list of parts)."""
+        part = self._part(index, sub, family)
+        if part is None or id(part) in self._owned:
+            return part
+        mine = _shallow(part)
+        if mine is part:  # immutable (a string in an unmodelled item's content): as it is
+            return part
+        attr = "summary" if family == "summary" else "content"
+        item = self._own_item(index)
+        parts = self._own_attr(item, attr, getattr(item, attr))
+        parts[sub] = self._adopt(mine)
+        return mine
+
     # -- results ------------------------------------------------------------------------------
 
     def result(self) -> Response:
-        """The response folded so far (a new object; the accumulator can go on)."""
+        """The response folded so far (a new object graph, shared with nothing: the caller may
+        mutate it, and the accumulator can go on)."""
         # Copy by position (gaps included: a resumed or out-of-order stream may lack an index),
         # so the buffers keyed by output_index land on their own item; drop the gaps after.
-        placed = [None if item is None else _copy(item) for item in self._output]
+        placed = [None if item is None else _copy_item(item) for item in self._output]
         for (index, family, sub), fragments in self._buffers.items():
             text = fragments.join()
             item = placed[index] if index < len(placed) else None
@@ -335,12 +546,31 @@ class ResponseAccumulator:
         base = self._response
         if base is None:
             base = Response(id="", created_at=0, model="", status="in_progress", output=[])
-        response = base.model_copy(update={"output": output})
-        response.__pydantic_fields_set__.add("output")
+        response: Response = _with_output(base, output)
         if self.terminal is None and self.error is not None and response.status == "in_progress":
             response.status = "failed"
-            response.error = self.error
+            response.error = _copy(self.error)
         return response
+
+
+_Handler = Callable[[ResponseAccumulator, Any, str], None]
+#: The events other than deltas that :meth:`ResponseAccumulator.handle` applies (besides
+#: ``error`` and the hosted-tool status events), by type.
+_HANDLERS: dict[str, _Handler] = {
+    **dict.fromkeys(_LIFECYCLE | _TERMINAL, ResponseAccumulator._on_lifecycle),
+    "response.output_item.added": ResponseAccumulator._on_item,
+    "response.output_item.done": ResponseAccumulator._on_item,
+    "response.content_part.added": ResponseAccumulator._on_content_part,
+    "response.content_part.done": ResponseAccumulator._on_content_part,
+    "response.reasoning_summary_part.added": ResponseAccumulator._on_summary_part,
+    "response.reasoning_summary_part.done": ResponseAccumulator._on_summary_part,
+    "response.output_text.done": ResponseAccumulator._on_text_done,
+    "response.reasoning_text.done": ResponseAccumulator._on_text_done,
+    "response.refusal.done": ResponseAccumulator._on_refusal_done,
+    "response.reasoning_summary_text.done": ResponseAccumulator._on_summary_text_done,
+    **dict.fromkeys(_ITEM_DONES, ResponseAccumulator._on_item_done),
+    "response.output_text.annotation.added": ResponseAccumulator._on_annotation,
+}
 
 
 def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
