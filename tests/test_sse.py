@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 import pytest
 import reactivex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
@@ -429,3 +432,79 @@ def test_decode_sse_with_other_operators() -> None:
         reactivex.of(b"data: 1\n\ndata: 2\n\n").pipe(decode_sse(), ops.map(lambda m: int(m.data)))
     )
     assert out == [1, 2]
+
+
+# -- feed_data: the fused pipeline's entry point (data only) --
+
+_LINES = [
+    b"data: ",
+    b'data: {"a":1}',
+    b"data: x\xffy",
+    "data: é".encode(),
+    b"data:x",
+    b"data",
+    b"event: e",
+    b": comment",
+    b"id: 7",
+    b"retry: 5",
+    b"data: [DONE]",
+    b"",
+]
+_EOLS = [b"\n", b"\n", b"\n", b"\r\n", b"\r"]
+_sse_bodies = st.lists(  # frames of lines, mostly LF-terminated; sometimes a BOM first
+    st.lists(st.tuples(st.sampled_from(_LINES), st.sampled_from(_EOLS)), min_size=1, max_size=4),
+    max_size=12,
+).map(lambda frames: b"".join(line + eol for f in frames for line, eol in [*f, (b"", b"\n")]))
+
+
+def _feed_data(body: bytes, cuts: list[int], **kw: Any) -> tuple[list[str], str | None]:
+    d = SSEDecoder(**kw)
+    out: list[str] = []
+    bounds = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
+    try:
+        for a, b in itertools.pairwise(bounds):
+            out += d.feed_data(body[a:b])
+    except SSELineTooLongError as exc:
+        return out, f"too long: {exc.limit}"
+    return out, None
+
+
+def _feed(body: bytes, **kw: Any) -> tuple[list[str], str | None]:
+    d = SSEDecoder(**kw)
+    out: list[str] = []
+    try:
+        for i in range(len(body)):  # byte by byte: never the frame shortcut
+            out += [m.data for m in d.feed(body[i : i + 1])]
+    except SSELineTooLongError as exc:
+        return out, f"too long: {exc.limit}"
+    return out, None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=_sse_bodies,
+    bom=st.booleans(),
+    cuts=st.lists(st.integers(0, 10_000), max_size=6),
+    limit=st.sampled_from([12, 64, 1 << 20]),
+)
+def test_feed_data_equals_feed_on_any_input_and_any_cuts(
+    body: bytes, bom: bool, cuts: list[int], limit: int
+) -> None:
+    """feed_data() (the fused pipeline's inlined decoder) must give the data that feed() gives
+    byte by byte, and raise where it raises (then the data before it agree)."""
+    body = b"\xef\xbb\xbf" + body if bom else body
+    got, got_error = _feed_data(body, cuts, max_line_bytes=limit)
+    want, want_error = _feed(body, max_line_bytes=limit)
+    assert got_error == want_error
+    if want_error is None:
+        assert got == want
+    else:  # the frame shortcut may have found more before the long line; never other data
+        assert got[: len(want)] == want[: len(got)]
+
+
+def test_feed_data_returns_the_data_of_each_message() -> None:
+    body = b'data: {"a":1}\n\ndata: {"b":2}\n\nevent: e\ndata: x\n\ndata: \n\ndata: y\n\n'
+    d = SSEDecoder()
+    assert d.feed_data(body[:5]) == []
+    assert d.feed_data(body[5:]) == ['{"a":1}', '{"b":2}', "x", "y"]
+    assert not d.pending
