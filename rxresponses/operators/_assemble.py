@@ -266,6 +266,28 @@ class Assembler:
         self._acc.handle(event)
         return event
 
+    def delta_forwarder(self, index: int, event: Any) -> Callable[[Any], Any] | None:
+        """After :meth:`forward_delta` forwarded ``event`` (a delta whose ``output_index`` was
+        ``index``): a function doing what :meth:`forward_delta` does with the next deltas of the
+        same part, minus its lookups, or ``None`` if that takes more than an append. For the
+        fused pipeline's fast lane, whose events are built by :meth:`WireModel.trusted` (every
+        field already counts as set) and end the lane before any other event reaches here."""
+        append = self._acc.delta_appender(event)
+        if append is None or self.ended:
+            return None
+        dense = event.output_index
+
+        def forward(delta: Any) -> Any:
+            fields = delta.__dict__
+            if dense != index:
+                fields["output_index"] = dense
+            fields["sequence_number"] = self._seq
+            self._seq += 1
+            append(fields["delta"])
+            return delta
+
+        return forward
+
     def _emit(self, event: Any) -> Any:
         """Send an event this stage built, whose ``output_index`` is already dense."""
         self._track(event, event.output_index)

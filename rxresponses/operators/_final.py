@@ -340,6 +340,25 @@ class ResponseAccumulator:
         elif kind.startswith("response.") and hasattr(event, "output_index"):
             self._on_status(event, kind)
 
+    def delta_appender(self, event: Any) -> Callable[[str], None] | None:
+        """After :meth:`handle` applied ``event``, a delta without logprobs: what :meth:`handle`
+        does with the text of the next deltas of the same part (append it to the part's buffer),
+        for a caller that knows its next events are such deltas and that nothing else comes in
+        between. ``None`` for any other event."""
+        kind = event.type
+        if kind == "response.output_text.delta":
+            if event.logprobs:
+                return None
+            key = (event.output_index, "content", event.content_index)
+        else:
+            spec = _DELTAS.get(kind)
+            if spec is None:
+                return None
+            family, sub = spec
+            key = (event.output_index, family, 0 if sub is None else getattr(event, sub))
+        buf = self._buffers.get(key)
+        return None if buf is None else buf.append
+
     def _fragments(self, key: tuple[int, str, int]) -> Fragments:
         buf = self._buffers.get(key)
         if buf is None:
@@ -582,9 +601,6 @@ def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
         ) -> abc.DisposableBase:
             acc = ResponseAccumulator()
 
-            def on_next(event: Any) -> None:
-                acc.handle(event)
-
             def on_error(exc: Exception) -> None:
                 response = acc.result()
                 if acc.terminal is None:
@@ -598,7 +614,7 @@ def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
                 observer.on_next(acc.result())
                 observer.on_completed()
 
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+            return source.subscribe(acc.handle, on_error, on_completed, scheduler=scheduler)
 
         return Observable(subscribe)
 

@@ -183,12 +183,20 @@ class _Run:
             self._lanes[key] = self._delta_lane(make)
 
     def _delta_lane(self, make: Callable[[str], Any]) -> Callable[[str], None]:
-        forward = self.asm.forward_delta
+        asm = self.asm
         on_next = self.observer.on_next
+        forward: Callable[[Any], Any] | None = None
 
         def lane(text: str) -> None:
+            nonlocal forward
             try:
-                event = forward(make(text))
+                event = make(text)
+                if forward is not None:
+                    event = forward(event)
+                else:  # the lane's first delta takes the full path, which then offers a shortcut
+                    index = event.output_index
+                    event = asm.forward_delta(event)
+                    forward = asm.delta_forwarder(index, event)
             except Exception as exc:  # as on the full path: the assembler fails the stream
                 self._lanes.clear()
                 self._flush(self.asm.fail(exc))
