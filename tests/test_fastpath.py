@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import reactivex
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rxresponses import operators as rxo
@@ -262,6 +262,122 @@ def test_reader_single_key_shortcut_reads_as_the_general_path(delta: str, loader
     shortcut = FastChunkReader().read(head + delta + tail)
     general = FastChunkReader().read(head + delta[:-1] + ',"role":null}' + tail)
     assert shortcut == general
+
+
+_TRICKY = st.sampled_from(
+    ["", "a", "m", ",", '","', '"', '\\"', "\\", "é", "日本", "\u2028", "\x00", '"},"x":"', "null"]
+)
+
+
+def _chunk_text(delta: dict[str, Any], top: dict[str, Any], ascii_only: bool) -> str:
+    body = {**top, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    return json.dumps(body, ensure_ascii=ascii_only, separators=(",", ":"))
+
+
+@st.composite
+def _chunk_texts(draw: st.DrawFn) -> list[str]:
+    """Runs of chunks that mostly differ only in their one string, with the odd one that
+    differs elsewhere (id, model, a nonce, another slot, two keys, a tool index)."""
+    ascii_only = draw(st.booleans())
+    texts = []
+    for _ in range(draw(st.integers(1, 30))):
+        text = "".join(draw(st.lists(_TRICKY, max_size=3)))
+        top = {"id": draw(st.sampled_from(["c1", "c1", "c1", "c2"])), "model": "m"}
+        if draw(st.integers(0, 9)) == 0:
+            top["nonce"] = draw(st.text(max_size=3))
+        slot = draw(
+            st.sampled_from(
+                ["content", "content", "reasoning_content", "reasoning", "tool", "both", "pair"]
+            )
+        )
+        if slot == "tool":
+            index = draw(st.integers(0, 5))
+            delta: dict[str, Any] = {
+                "tool_calls": [{"index": index, "function": {"arguments": text}}]
+            }
+        elif slot == "both":
+            delta = {"content": text, "reasoning_content": draw(_TRICKY)}
+        elif slot == "pair":
+            delta = {"reasoning_content": text, "reasoning": draw(_TRICKY)}
+        else:
+            delta = {slot: text}
+        texts.append(_chunk_text(delta, top, ascii_only))
+    return texts
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # the loader holds for all
+)
+@given(texts=_chunk_texts())
+def test_reader_templates_read_as_the_whole_reading(texts: list[str], loader: str) -> None:
+    """One reader over a stream (templates learned and used) reads every chunk as a new reader
+    reads it whole."""
+    reader = FastChunkReader()
+    for text in texts:
+        assert reader.read(text) == FastChunkReader().read(text), text
+
+
+def test_reader_template_is_used_and_checked(loader: str) -> None:
+    top = {"id": "c1", "model": "m"}
+    reader = FastChunkReader()
+    assert reader.read(_chunk_text({"content": "Hel"}, top, False)) == ("Hel", None, None)
+    assert reader._templates  # learned from the first chunk
+    loads = []
+    real = chat_types._loads
+
+    def counting(data: str) -> Any:
+        loads.append(data)
+        return real(data)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chat_types, "_loads", counting)
+        assert reader.read(_chunk_text({"content": 'lo "x"'}, top, False)) == (
+            'lo "x"',
+            None,
+            None,
+        )
+        assert loads == ['"lo \\"x\\""']  # only the string token was parsed
+        # The same prefix and suffix around something that is not one string: read whole.
+        forged = _chunk_text({"content": "a"}, top, False).replace('"a"', '"a","refusal":"no"')
+        assert reader.read(forged) is None
+        # Another field changed (the last chunk's finish_reason): read whole, declined.
+        last = _chunk_text({"content": "!"}, top, False).replace(
+            '"finish_reason":null', '"finish_reason":"stop"'
+        )
+        assert reader.read(last) is None
+
+
+def test_reader_template_needs_the_probe_to_read_back(loader: str) -> None:
+    """The token of the text may be found elsewhere than in its slot (here the server escaped
+    the text, and the model has the same value): the probe catches it, and a chunk that
+    differs there is not read as if its model were the text."""
+    escaped = '"\\u0061b"'  # "ab", written escaped
+    first = '{"id":"c1","model":"ab","choices":[{"index":0,"delta":{"content":' + escaped + "}}]}"
+    other = first.replace('"model":"ab"', '"model":"zz"')
+    reader = FastChunkReader()
+    assert reader.read(first) == ("ab", None, None)
+    assert reader.read(other) == ("ab", None, None)
+
+
+def test_reader_stops_learning_when_templates_never_match(loader: str) -> None:
+    """A server whose chunks differ in more than their text (a nonce) never matches a template:
+    the reader stops trying to learn one rather than pay for it on every chunk."""
+    reader = FastChunkReader()
+    learned = []
+    learn = FastChunkReader._learn
+
+    def counting(self: FastChunkReader, data: str, fields: Any) -> None:
+        learned.append(data)
+        learn(self, data, fields)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FastChunkReader, "_learn", counting)
+        for i in range(50):
+            text = _chunk_text({"content": f"t{i}"}, {"id": "c1", "nonce": str(i)}, False)
+            assert reader.read(text) == (f"t{i}", None, None)
+    assert len(learned) <= 8
 
 
 @PROPERTY

@@ -216,16 +216,97 @@ class FastChunkReader:
     the splitter does not read. A stream repeats the chunk's top level and the choice around the
     delta: once checked, an equal one (``==``, under which the checked types stay valid for the
     model) is not checked again.
+
+    Most chunks of a stream are byte for byte the previous one with another string in one place
+    (the token text). After reading a chunk whose delta is one non-empty string (content,
+    reasoning, or one tool call's arguments), the reader keeps its JSON text minus that string's
+    token as a *template*, once a probe string put in its place reads back in the same slot. A
+    later chunk that starts with the template's prefix and ends with its suffix is the same
+    chunk with another string token between them: only that token is parsed (and must be a
+    non-empty JSON string; anything else reads the whole chunk). The tests hold the fields equal
+    to the whole reading.
     """
 
-    __slots__ = ("_choice", "_rest", "_top")
+    __slots__ = ("_choice", "_learned", "_rest", "_templates", "_top")
 
     def __init__(self, choice_index: int = 0) -> None:
         self._choice = choice_index
         self._top: dict[str, Any] | None = None  # the last top level checked (minus choices)
         self._rest: dict[str, Any] | None = None  # the last choice checked (minus delta)
+        self._templates: list[_Template] = []  # most recently learned first
+        # Chunks learned from since a template was last used: a server whose chunks differ in
+        # more than their text (a per-chunk nonce...) never matches one, and stops paying.
+        self._learned = 0
 
     def read(self, data: str) -> FastDelta | None:
+        """The fields of ``data``, one chunk's JSON text, or ``None`` (see the class docstring)."""
+        for prefix, suffix, slot, index in self._templates:
+            if data.startswith(prefix) and data.endswith(suffix):
+                start, end = len(prefix), len(data) - len(suffix)
+                if end - start < 2:
+                    break
+                try:
+                    text = _loads(data[start:end])
+                except Exception:
+                    break
+                if type(text) is not str or not text:  # "": `reasoning_content or reasoning`
+                    break
+                self._learned = 0
+                if slot == 0:
+                    return text, None, None
+                if slot == 1:
+                    return None, text, None
+                return None, None, (index, None, None, text)
+        fields = self._read(data)
+        if fields is not None and self._learned < _TEMPLATES * 2:
+            self._learned += 1
+            self._learn(data, fields)
+        return fields
+
+    def _learn(self, data: str, fields: FastDelta) -> None:
+        """Keep ``data`` minus its one string as a template, if the string's token is found and
+        a probe string put in its place reads back in the same slot, alone (then any string in
+        that place does: JSON reads a string token the same wherever it stands)."""
+        content, reasoning, tool = fields
+        index: int | None = None
+        if tool is None:
+            if content and reasoning is None:
+                slot, text = 0, content
+            elif reasoning and content is None:
+                slot, text = 1, reasoning
+            else:
+                return
+        elif (
+            content is None
+            and reasoning is None
+            and type(tool[0]) is int
+            and tool[1] is None
+            and tool[2] is None
+            and tool[3]
+        ):
+            slot, text, index = 2, tool[3], tool[0]
+        else:
+            return
+        for ascii_only in (False, True):  # the two ways servers write non-ASCII text
+            token = json.dumps(text, ensure_ascii=ascii_only)
+            if data.count(token) == 1:
+                break
+        else:
+            return
+        start = data.index(token)
+        prefix, suffix = data[:start], data[start + len(token) :]
+        probe = self._read(prefix + _PROBE_TOKEN + suffix)
+        if slot == 0:
+            expected: FastDelta = (_PROBE, None, None)
+        elif slot == 1:
+            expected = (None, _PROBE, None)
+        else:
+            expected = (None, None, (index, None, None, _PROBE))
+        if probe == expected:
+            self._templates.insert(0, (prefix, suffix, slot, index))
+            del self._templates[_TEMPLATES:]
+
+    def _read(self, data: str) -> FastDelta | None:
         try:
             obj = _loads(data)
         except Exception:
@@ -286,6 +367,14 @@ class FastChunkReader:
                 return None
         get = delta.get
         return get("content"), get("reasoning_content") or get("reasoning"), tool
+
+
+#: A chunk's JSON text around its one string: (prefix, suffix, slot: 0 content, 1 reasoning,
+#: 2 tool-call arguments, tool-call index).
+_Template: TypeAlias = tuple[str, str, int, int | None]
+_TEMPLATES = 4  # templates kept per stream: a few parallel tool calls interleave
+_PROBE = "\x00rxresponses probe\x00"
+_PROBE_TOKEN = json.dumps(_PROBE)
 
 
 def _fast_top(obj: dict[str, Any]) -> bool:
