@@ -2,8 +2,8 @@
 
 Run it (from the repository root; the peers need ``pip install -e ".[bench]"``)::
 
-    python tests/benchmarks/bench.py                # full run, about 2 minutes on 2 cores
-    python tests/benchmarks/bench.py --quick        # fewer, shorter measurements, < 40 s
+    python tests/benchmarks/bench.py                # full run, about 3 minutes on 2 cores
+    python tests/benchmarks/bench.py --quick        # fewer, shorter measurements, about 1 minute
     python tests/benchmarks/bench.py --json out.json --profile
 
 It is not part of the test suite (``pytest`` does not collect this folder) and always exits 0:
