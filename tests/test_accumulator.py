@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rxresponses.operators._final import ResponseAccumulator
+import pytest
+import reactivex
+
+from rxresponses.errors import UpstreamError
+from rxresponses.operators import _final as _final_module
+from rxresponses.operators._final import ResponseAccumulator, final_response
 from rxresponses.types import (
     AnnotationURLCitation,
     Content,
@@ -671,3 +676,62 @@ def test_one_part_object_placed_in_two_slots_gives_two_parts() -> None:
     assert [to_dict(e) for e in events] == before
     assert empty_part.text == ""
     assert empty_item.content == []
+
+
+# -- final_response(): the lazy fold ------------------------------------------------------------
+
+
+def _final(events: list[Any], error: Exception | None = None) -> dict[str, Any]:
+    source = reactivex.from_iterable(events)
+    if error is not None:
+        source = reactivex.concat(source, reactivex.throw(error))
+    out: list[Any] = []
+    source.pipe(final_response()).subscribe(out.append)
+    (response,) = out
+    return to_dict(response)
+
+
+def _long_cut_stream() -> list[Any]:
+    """A stream cut after ~150 deltas: the lazy fold must fold in batches and lose none."""
+    events = _stream_without_item_dones()
+    delta = next(e for e in events if isinstance(e, ResponseTextDeltaEvent))
+    extra = [delta.model_copy(update={"delta": f"<{i}>"}) for i in range(150)]
+    return events + extra
+
+
+def _variants() -> list[tuple[str, list[Any]]]:
+    complete = _complete_stream()
+    terminal = complete[-1]
+    empty_terminal = terminal.model_copy(
+        update={"response": terminal.response.model_copy(update={"output": []})}
+    )
+    late_item = ResponseOutputItemDoneEvent(
+        output_index=0,
+        item=ResponseOutputMessage(id="msg_late", status="completed", content=[]),
+    )
+    out = [(f"prefix {n}", complete[:n]) for n in range(len(complete) + 1)]
+    out += [
+        ("terminal twice", [*complete, terminal]),
+        ("item after terminal", [*complete, late_item]),
+        ("terminal without output", [*complete[:-1], empty_terminal]),
+        ("cut, no item done", _stream_without_item_dones()),
+        ("long and cut", _long_cut_stream()),
+        ("long, then terminal", [*_long_cut_stream(), terminal]),
+    ]
+    return out
+
+
+@pytest.mark.parametrize(("name", "events"), _variants(), ids=[n for n, _e in _variants()])
+@pytest.mark.parametrize("error", [None, UpstreamError("cut")], ids=["completed", "error"])
+def test_final_response_lazy_fold_equals_folding_every_event(
+    name: str, events: list[Any], error: Exception | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """final_response() holds up to _HOLD events and starts its fold at the last terminal
+    event with output; with _HOLD = 1 it folds every event as it comes. Both give the same
+    final Response, for every ending."""
+    before = [to_dict(e) for e in events]
+    lazy = _final(events, error)
+    monkeypatch.setattr(_final_module, "_HOLD", 1)
+    eager = _final(events, error)
+    assert lazy == eager
+    assert [to_dict(e) for e in events] == before

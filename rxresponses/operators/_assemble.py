@@ -444,7 +444,8 @@ class Assembler:
                 item = snapshot.output[dense] if dense < len(snapshot.output) else None
                 if item is not None:
                     out.extend(self._close_item(dense, item))
-        final = self._acc.result()
+        # The fold ends here: the terminal response shares the items the item events carried.
+        final = self._acc.result(share=True)
         final.usage = signal.usage
         if signal.status == "completed":
             final.status = "completed"

@@ -534,9 +534,28 @@ class ResponseAccumulator:
 
     # -- results ------------------------------------------------------------------------------
 
-    def result(self) -> Response:
+    def result(self, *, share: bool = False) -> Response:
         """The response folded so far (a new object graph, shared with nothing: the caller may
-        mutate it, and the accumulator can go on)."""
+        mutate it, and the accumulator can go on).
+
+        ``share=True`` (for the last result of a fold whose events are emitted, as
+        :func:`~rxresponses.operators.assemble` builds its terminal event): a new
+        :class:`Response` and ``output`` list, whose items and other values are the ones the
+        events carried, not copies. Setting the response's own fields is safe; mutating what it
+        shares changes those events too.
+        """
+        if share and not self._buffers:
+            output = [item for item in self._output if item is not None]
+            if not any(
+                None in (getattr(item, attr, None) or ()) for item in output for attr in _PARTS
+            ):
+                base = self._response
+                if base is None:
+                    base = Response(id="", created_at=0, model="", status="in_progress", output=[])
+                response: Response = _shallow(base)
+                response.__dict__["output"] = output
+                response.__pydantic_fields_set__.add("output")
+                return response
         # Copy by position (gaps included: a resumed or out-of-order stream may lack an index),
         # so the buffers keyed by output_index land on their own item; drop the gaps after.
         placed = [None if item is None else _copy_item(item) for item in self._output]
@@ -565,13 +584,14 @@ class ResponseAccumulator:
         base = self._response
         if base is None:
             base = Response(id="", created_at=0, model="", status="in_progress", output=[])
-        response: Response = _with_output(base, output)
+        response = _with_output(base, output)
         if self.terminal is None and self.error is not None and response.status == "in_progress":
             response.status = "failed"
             response.error = _copy(self.error)
         return response
 
 
+_PARTS = ("content", "summary")
 _Handler = Callable[[ResponseAccumulator, Any, str], None]
 #: The events other than deltas that :meth:`ResponseAccumulator.handle` applies (besides
 #: ``error`` and the hosted-tool status events), by type.
@@ -592,18 +612,56 @@ _HANDLERS: dict[str, _Handler] = {
 }
 
 
+#: Events :func:`final_response` holds before folding them (see there).
+_HOLD = 64
+
+
 def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
-    """Implementation of :func:`rxresponses.operators.final_response`."""
+    """Implementation of :func:`rxresponses.operators.final_response`.
+
+    The fold is lazy for the first :data:`_HOLD` events: a terminal event with output replaces
+    everything folded before it (see :class:`ResponseAccumulator`), so the events of a short
+    stream are only held, and the fold starts from its terminal event. A longer stream folds
+    what it held, then each event as it comes; memory stays bounded either way.
+    """
 
     def _final(source: Observable[Any]) -> Observable[Response]:
         def subscribe(
             observer: abc.ObserverBase[Response], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             acc = ResponseAccumulator()
+            held: list[Any] | None = []  # None once the stream proved long: fold as they come
+
+            def on_next(event: Any) -> None:
+                nonlocal held
+                if held is None:
+                    acc.handle(event)
+                    return
+                held.append(event)
+                if len(held) >= _HOLD:
+                    for value in held:
+                        acc.handle(value)
+                    held = None
+
+            def settle() -> ResponseAccumulator:
+                nonlocal acc, held
+                if not held:
+                    return acc
+                start = 0
+                for i in range(len(held) - 1, -1, -1):
+                    event = held[i]
+                    if getattr(event, "type", None) in _TERMINAL and event.response.output:
+                        acc, start = ResponseAccumulator(), i  # what came before cannot matter
+                        break
+                for i in range(start, len(held)):
+                    acc.handle(held[i])
+                held = None
+                return acc
 
             def on_error(exc: Exception) -> None:
-                response = acc.result()
-                if acc.terminal is None:
+                folded = settle()
+                response = folded.result()
+                if folded.terminal is None:
                     code = exc.code if isinstance(exc, RxResponsesError) else "server_error"
                     response.status = "failed"
                     response.error = ResponseError(code=code, message=str(exc))
@@ -611,10 +669,10 @@ def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
                 observer.on_completed()
 
             def on_completed() -> None:
-                observer.on_next(acc.result())
+                observer.on_next(settle().result())
                 observer.on_completed()
 
-            return source.subscribe(acc.handle, on_error, on_completed, scheduler=scheduler)
+            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
         return Observable(subscribe)
 
