@@ -40,7 +40,13 @@ from rxresponses.types import (
     to_dict,
 )
 from rxresponses.types._base import buildable_post_init
-from rxresponses.types.response import Content, ResponseUsage, Summary
+from rxresponses.types.response import (
+    Content,
+    InputTokensDetails,
+    OutputTokensDetails,
+    ResponseUsage,
+    Summary,
+)
 
 SDK = pydantic.TypeAdapter(SDKEvent)
 
@@ -107,6 +113,18 @@ CASES: list[tuple[type[WireModel], dict[str, Any]]] = [
     (ResponseReasoningItem, {"id": "rs_1", "summary": []}),
     (ResponseReasoningItem, _reasoning()),
     (Summary, {"text": "hm"}),
+    (InputTokensDetails, {"cached_tokens": 3, "cache_write_tokens": 0}),
+    (OutputTokensDetails, {"reasoning_tokens": 2}),
+    (
+        ResponseUsage,
+        {
+            "input_tokens": 5,
+            "input_tokens_details": InputTokensDetails(cached_tokens=3, cache_write_tokens=0),
+            "output_tokens": 2,
+            "output_tokens_details": OutputTokensDetails(reasoning_tokens=2),
+            "total_tokens": 7,
+        },
+    ),
     (Content, {"text": "hm"}),
     (ResponseCreatedEvent, {"response": Response(**_response())}),
     (ResponseInProgressEvent, {"response": Response(**_response())}),

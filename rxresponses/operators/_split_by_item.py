@@ -592,16 +592,25 @@ def _map_usage(usage: Any) -> ResponseUsage:
     if cached is None:
         cached = extra.get("prompt_cache_hit_tokens")  # DeepSeek
     total = usage.total_tokens or (usage.prompt_tokens + usage.completion_tokens)
-    return ResponseUsage(
-        input_tokens=usage.prompt_tokens,
-        input_tokens_details=InputTokensDetails(
-            cached_tokens=int(cached or 0),
-            cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
-        ),
-        output_tokens=usage.completion_tokens,
-        output_tokens_details=OutputTokensDetails(
-            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0)
-        ),
+    input_details = {
+        "cached_tokens": int(cached or 0),
+        "cache_write_tokens": int(prompt_details.get("cache_write_tokens") or 0),
+    }
+    output_details = {"reasoning_tokens": int(completion_details.get("reasoning_tokens") or 0)}
+    prompt, completion = usage.prompt_tokens, usage.completion_tokens
+    if type(prompt) is int and type(completion) is int and type(total) is int:  # validated
+        return ResponseUsage.build(
+            input_tokens=prompt,
+            input_tokens_details=InputTokensDetails.build(**input_details),
+            output_tokens=completion,
+            output_tokens_details=OutputTokensDetails.build(**output_details),
+            total_tokens=total,
+        )
+    return ResponseUsage(  # a chunk built without validation: let pydantic judge the values
+        input_tokens=prompt,
+        input_tokens_details=InputTokensDetails(**input_details),
+        output_tokens=completion,
+        output_tokens_details=OutputTokensDetails(**output_details),
         total_tokens=total,
     )
 

@@ -89,10 +89,10 @@ class WireModel(BaseModel):
         cannot be built this way (``TypeError``).
         """
         plan = _BUILD_PLANS.get(cls) or _build_plan(cls)
-        template, required, factories, sparse = plan
-        for name in required:
-            if name not in values:
-                raise TypeError(f"{cls.__name__}.build() needs {name!r}")
+        template, required, factories, dumped, sparse = plan
+        if not values.keys() >= required:
+            missing = sorted(required - values.keys())
+            raise TypeError(f"{cls.__name__}.build() needs {missing}")
         fields = {**template, **values}
         if len(fields) != len(template):
             unknown = sorted(set(values) - set(template))
@@ -100,10 +100,13 @@ class WireModel(BaseModel):
         for name, factory in factories:
             if name not in values:
                 fields[name] = factory()
-        names = set(template)
-        for name in sparse:
-            if fields[name] is None:
-                names.discard(name)
+        names = set(dumped)
+        if sparse:
+            for name in values.keys() & sparse:  # a sparse field given: dumped unless None
+                if values[name] is None:
+                    names.discard(name)
+                else:
+                    names.add(name)
         obj = _new(cls)
         _set_dict(obj, fields)
         _set_fields_set(obj, names)
@@ -122,17 +125,21 @@ def buildable_post_init(method: _F) -> _F:
     return method
 
 
+#: (template of the fields in declaration order with their defaults, the required fields,
+#: the default factories, the fields dumped when not given, the sparse fields)
 _BuildPlan = tuple[
-    dict[str, Any], tuple[str, ...], tuple[tuple[str, Callable[[], Any]], ...], tuple[str, ...]
+    dict[str, Any],
+    frozenset[str],
+    tuple[tuple[str, Callable[[], Any]], ...],
+    frozenset[str],
+    frozenset[str],
 ]
 _BUILD_PLANS: dict[type[BaseModel], _BuildPlan] = {}
 _REQUIRED: Any = object()
 
 
 def _build_plan(cls: type[WireModel]) -> _BuildPlan:
-    """What :meth:`WireModel.build` needs to know of ``cls``: a template of the fields in
-    declaration order (defaults in place), the required ones, the default factories and the
-    sparse fields."""
+    """What :meth:`WireModel.build` needs to know of ``cls`` (see :data:`_BuildPlan`)."""
     post_init = cls.model_post_init
     if post_init is not WireModel.model_post_init and not getattr(post_init, _BUILDABLE, False):
         raise TypeError(f"{cls.__name__} has its own model_post_init: use {cls.__name__}(...)")
@@ -151,8 +158,13 @@ def _build_plan(cls: type[WireModel]) -> _BuildPlan:
             factories.append((name, functools.partial(copy.deepcopy, info.default)))
         else:
             template[name] = info.default
-    sparse = tuple(getattr(cls, "_sparse", ()))
-    plan = (template, tuple(required), tuple(factories), sparse)
+    sparse = frozenset(getattr(cls, "_sparse", ()))
+    # Every field counts as set, but a sparse one left None (its default, when not given).
+    made = {name for name, _factory in factories}
+    dumped = frozenset(
+        n for n in template if not (n in sparse and template[n] is None and n not in made)
+    )
+    plan = (template, frozenset(required), tuple(factories), dumped, sparse)
     _BUILD_PLANS[cls] = plan
     return plan
 
