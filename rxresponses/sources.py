@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -233,13 +232,27 @@ def _transport_error(exc: httpx.HTTPError) -> UpstreamError:
     return UpstreamError(f"upstream connection failed: {exc or type(exc).__name__}")
 
 
+class _Flag:
+    """A disposable that only raises a flag, read between items (a plain attribute: setting it
+    from another thread is atomic; a ``threading.Event`` cost more than a short stream's
+    iteration)."""
+
+    __slots__ = ("raised",)
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def dispose(self) -> None:
+        self.raised = True
+
+
 def _from_sync(factory: Callable[[], Iterator[Any]]) -> Observable[Any]:
     """Iterate ``factory()`` on subscription; close the iterator when done or disposed."""
 
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        disposed = threading.Event()
+        disposed = _Flag()
 
         def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
             try:
@@ -249,22 +262,22 @@ def _from_sync(factory: Callable[[], Iterator[Any]]) -> Observable[Any]:
                 return
             try:
                 for item in iterator:
-                    if disposed.is_set():
+                    if disposed.raised:
                         return
                     observer.on_next(item)
             except Exception as exc:
-                if not disposed.is_set():
+                if not disposed.raised:
                     observer.on_error(exc)
                 return
             finally:
                 close = getattr(iterator, "close", None)
                 if close is not None:
                     close()
-            if not disposed.is_set():
+            if not disposed.raised:
                 observer.on_completed()
 
         sched = scheduler or CurrentThreadScheduler.singleton()
-        return CompositeDisposable(sched.schedule(run), Disposable(disposed.set))
+        return CompositeDisposable(sched.schedule(run), disposed)
 
     return Observable(subscribe)
 
