@@ -170,7 +170,9 @@ def assemble(
     Emits ``response.created`` and ``response.in_progress`` first, numbers every event
     (``sequence_number`` 0..N-1, ``output_index`` dense in order of appearance), and ends with
     exactly one of ``response.completed``, ``response.incomplete`` or ``error`` +
-    ``response.failed``, whose ``response`` is the fold of everything streamed. An upstream error
+    ``response.failed``, whose ``response`` is the fold of everything streamed (its items are
+    the objects the ``output_item.done`` events carried: treat events as read-only values, or
+    copy one before changing it). An upstream error
     becomes ``error`` + ``response.failed``, never an exception; a signal no stage converted is a
     :class:`~rxresponses.errors.PipelineError`.
 
@@ -199,7 +201,8 @@ def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
     ``Response`` when the source ends: ``incomplete`` and ``failed`` responses come back with their
     status (never raised); a stream cut before any terminal event gives what arrived, with the last
     status it announced (normally ``in_progress``); a source that errors gives what arrived with
-    status ``failed`` and the error's message.
+    status ``failed`` and the error's message. The ``Response`` is a new object graph, shared with
+    no event: change it freely.
 
     .. code-block:: text
 
