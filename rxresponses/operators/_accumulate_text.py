@@ -25,7 +25,7 @@ from ..types.events import (
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
 from ._final import Fragments
-from ._stage import stage_operator
+from ._stage import delta_lane, stage_operator
 
 __all__ = ["TextStage", "accumulate_text"]
 
@@ -90,25 +90,16 @@ class TextStage:
         part = None if msg is None else msg.open
         if msg is None or part is None or part.kind != "output_text":
             return None
-        append = part.fragments.append
-        make = ResponseTextDeltaEvent.trusted
-        output_index, content_index = msg.output_index, len(msg.parts)
-
-        def delta(text: str) -> Any:
-            append(text)
-            return make(
-                {
-                    "type": "response.output_text.delta",
-                    "sequence_number": 0,
-                    "item_id": item_id,
-                    "output_index": output_index,
-                    "content_index": content_index,
-                    "delta": text,
-                    "logprobs": [],
-                }
-            )
-
-        return delta
+        fields = {
+            "type": "response.output_text.delta",
+            "sequence_number": 0,
+            "item_id": item_id,
+            "output_index": msg.output_index,
+            "content_index": len(msg.parts),
+            "delta": "",
+            "logprobs": [],
+        }
+        return delta_lane(ResponseTextDeltaEvent, part.fragments.append, fields)
 
     def _delta(
         self, item_id: str, kind: str, text: str, logprobs: list[dict[str, Any]] | None
@@ -186,9 +177,14 @@ class TextStage:
         text = part.fragments.join()
         out: list[Any] = []
         final: ResponseOutputText | ResponseOutputRefusal
-        if part.kind == "output_text" and part.logprobs:  # dicts, validated into Logprob models
+        if part.kind == "output_text":
+            # Logprobs arrive as dicts, which validation turns into Logprob models; without
+            # them, every value already has its declared type.
+            validated = bool(part.logprobs)
+            make_done = ResponseTextDoneEvent if validated else ResponseTextDoneEvent.build
+            make_part = ResponseOutputText if validated else ResponseOutputText.build
             out.append(
-                ResponseTextDoneEvent(
+                make_done(
                     item_id=msg.item_id,
                     output_index=msg.output_index,
                     content_index=index,
@@ -196,18 +192,7 @@ class TextStage:
                     logprobs=list(part.logprobs),
                 )
             )
-            final = ResponseOutputText(annotations=[], text=text, logprobs=part.logprobs)
-        elif part.kind == "output_text":
-            out.append(
-                ResponseTextDoneEvent.build(
-                    item_id=msg.item_id,
-                    output_index=msg.output_index,
-                    content_index=index,
-                    text=text,
-                    logprobs=[],
-                )
-            )
-            final = ResponseOutputText.build(annotations=[], text=text, logprobs=[])
+            final = make_part(annotations=[], text=text, logprobs=part.logprobs or [])
         else:
             out.append(
                 ResponseRefusalDoneEvent.build(

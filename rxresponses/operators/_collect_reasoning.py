@@ -35,7 +35,7 @@ from ..types.response import ResponseReasoningItem
 from ..types.response import Summary as ReasoningSummary
 from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta
 from ._final import Fragments
-from ._stage import stage_operator
+from ._stage import delta_lane, stage_operator
 
 __all__ = ["ReasoningStage", "collect_reasoning"]
 
@@ -131,41 +131,27 @@ class ReasoningStage:
         item = self._items.get(item_id)
         if item is None or not item.fragments:
             return None
-        append = item.fragments.append
-        output_index = item.output_index
         if self._summary:
-            make = ResponseReasoningSummaryTextDeltaEvent.trusted
-
-            def summary_delta(text: str) -> Any:
-                append(text)
-                return make(
-                    {
-                        "type": "response.reasoning_summary_text.delta",
-                        "sequence_number": 0,
-                        "item_id": item_id,
-                        "output_index": output_index,
-                        "summary_index": 0,
-                        "delta": text,
-                    }
-                )
-
-            return summary_delta
-        make_text = ResponseReasoningTextDeltaEvent.trusted
-
-        def text_delta(text: str) -> Any:
-            append(text)
-            return make_text(
-                {
-                    "type": "response.reasoning_text.delta",
-                    "sequence_number": 0,
-                    "item_id": item_id,
-                    "output_index": output_index,
-                    "content_index": 0,
-                    "delta": text,
-                }
+            summary = {
+                "type": "response.reasoning_summary_text.delta",
+                "sequence_number": 0,
+                "item_id": item_id,
+                "output_index": item.output_index,
+                "summary_index": 0,
+                "delta": "",
+            }
+            return delta_lane(
+                ResponseReasoningSummaryTextDeltaEvent, item.fragments.append, summary
             )
-
-        return text_delta
+        text = {
+            "type": "response.reasoning_text.delta",
+            "sequence_number": 0,
+            "item_id": item_id,
+            "output_index": item.output_index,
+            "content_index": 0,
+            "delta": "",
+        }
+        return delta_lane(ResponseReasoningTextDeltaEvent, item.fragments.append, text)
 
     def _close(self, value: ItemFinished, state: _Reasoning) -> list[Any]:
         out: list[Any] = []

@@ -21,7 +21,7 @@ from ..types.events import (
 from ..types.response import ResponseFunctionToolCall
 from ..types.signals import ItemFinished, ItemStarted, ToolCallDelta
 from ._final import Fragments
-from ._stage import stage_operator
+from ._stage import delta_lane, stage_operator
 
 __all__ = ["ToolCallStage", "join_tool_args"]
 
@@ -99,23 +99,14 @@ class ToolCallStage:
         call = self._calls.get(item_id)
         if call is None:
             return None
-        append = call.fragments.append
-        make = ResponseFunctionCallArgumentsDeltaEvent.trusted
-        output_index = call.output_index
-
-        def delta(arguments: str) -> Any:
-            append(arguments)
-            return make(
-                {
-                    "type": "response.function_call_arguments.delta",
-                    "sequence_number": 0,
-                    "item_id": item_id,
-                    "output_index": output_index,
-                    "delta": arguments,
-                }
-            )
-
-        return delta
+        fields = {
+            "type": "response.function_call_arguments.delta",
+            "sequence_number": 0,
+            "item_id": item_id,
+            "output_index": call.output_index,
+            "delta": "",
+        }
+        return delta_lane(ResponseFunctionCallArgumentsDeltaEvent, call.fragments.append, fields)
 
 
 def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:
