@@ -12,6 +12,7 @@ from typing import Any
 
 from reactivex import Observable
 
+from ..types._base import WireModel
 from ..types.events import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
@@ -25,18 +26,42 @@ from ..types.events import (
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
 from ._final import Fragments
-from ._stage import delta_lane, stage_operator
+from ._stage import delta_maker, stage_operator
 
 __all__ = ["TextStage", "accumulate_text"]
 
 
 class _Part:
-    __slots__ = ("fragments", "kind", "logprobs")
+    __slots__ = ("delta", "fragments", "kind", "logprobs")
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, item_id: str, output_index: int, content_index: int) -> None:
         self.kind = kind  # "output_text" | "refusal"
         self.fragments = Fragments()
         self.logprobs: list[dict[str, Any]] = []
+        event: type[WireModel]
+        if kind == "output_text":
+            event = ResponseTextDeltaEvent
+            fields: dict[str, Any] = {
+                "type": "response.output_text.delta",
+                "sequence_number": 0,
+                "item_id": item_id,
+                "output_index": output_index,
+                "content_index": content_index,
+                "delta": "",
+                "logprobs": [],
+            }
+        else:
+            event = ResponseRefusalDeltaEvent
+            fields = {
+                "type": "response.refusal.delta",
+                "sequence_number": 0,
+                "item_id": item_id,
+                "output_index": output_index,
+                "content_index": content_index,
+                "delta": "",
+            }
+        # Appends a fragment without logprobs and returns its delta event (the per-token path).
+        self.delta = delta_maker(event, self.fragments.append, fields)
 
 
 class _Message:
@@ -88,18 +113,9 @@ class TextStage:
         see :mod:`rxresponses.operators._fused` (the fast lane)."""
         msg = self._items.get(item_id)
         part = None if msg is None else msg.open
-        if msg is None or part is None or part.kind != "output_text":
+        if part is None or part.kind != "output_text":
             return None
-        fields = {
-            "type": "response.output_text.delta",
-            "sequence_number": 0,
-            "item_id": item_id,
-            "output_index": msg.output_index,
-            "content_index": len(msg.parts),
-            "delta": "",
-            "logprobs": [],
-        }
-        return delta_lane(ResponseTextDeltaEvent, part.fragments.append, fields)
+        return part.delta
 
     def _delta(
         self, item_id: str, kind: str, text: str, logprobs: list[dict[str, Any]] | None
@@ -110,7 +126,7 @@ class TextStage:
         if part is None or part.kind != kind:
             if part is not None:
                 out = self._close_part(msg)
-            part = msg.open = _Part(kind)
+            part = msg.open = _Part(kind, item_id, msg.output_index, len(msg.parts))
             new: ResponseOutputText | ResponseOutputRefusal = (
                 ResponseOutputText.build(annotations=[], text="", logprobs=[])
                 if kind == "output_text"
@@ -124,48 +140,22 @@ class TextStage:
                     part=new,
                 )
             )
-        part.fragments.append(text)
-        if kind == "output_text":
-            # Logprobs go out as OpenAI sends them, ``bytes`` included, on the delta and on the
-            # ``.done`` event as well as on the finished part.
-            if logprobs:
-                part.logprobs.extend(logprobs)
-                out.append(
-                    ResponseTextDeltaEvent(
-                        item_id=item_id,
-                        output_index=msg.output_index,
-                        content_index=len(msg.parts),
-                        delta=text,
-                        logprobs=logprobs,
-                    )
-                )
-            else:  # the per-token hot path: every field given, already typed (see trusted())
-                out.append(
-                    ResponseTextDeltaEvent.trusted(
-                        {
-                            "type": "response.output_text.delta",
-                            "sequence_number": 0,
-                            "item_id": item_id,
-                            "output_index": msg.output_index,
-                            "content_index": len(msg.parts),
-                            "delta": text,
-                            "logprobs": [],
-                        }
-                    )
-                )
-        else:
+        # Logprobs (output_text only) go out as OpenAI sends them, ``bytes`` included, on the
+        # delta and on the ``.done`` event as well as on the finished part.
+        if logprobs:
+            part.fragments.append(text)
+            part.logprobs.extend(logprobs)
             out.append(
-                ResponseRefusalDeltaEvent.trusted(
-                    {
-                        "type": "response.refusal.delta",
-                        "sequence_number": 0,
-                        "item_id": item_id,
-                        "output_index": msg.output_index,
-                        "content_index": len(msg.parts),
-                        "delta": text,
-                    }
+                ResponseTextDeltaEvent(
+                    item_id=item_id,
+                    output_index=msg.output_index,
+                    content_index=len(msg.parts),
+                    delta=text,
+                    logprobs=logprobs,
                 )
             )
+        else:  # the per-token hot path: every field given, already typed (see trusted())
+            out.append(part.delta(text))
         return out
 
     def _close_part(self, msg: _Message) -> list[Any]:

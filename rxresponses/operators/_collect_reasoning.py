@@ -18,6 +18,7 @@ from typing import Any
 
 from reactivex import Observable
 
+from ..types._base import WireModel
 from ..types.events import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
@@ -35,17 +36,39 @@ from ..types.response import ResponseReasoningItem
 from ..types.response import Summary as ReasoningSummary
 from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta
 from ._final import Fragments
-from ._stage import delta_lane, stage_operator
+from ._stage import delta_maker, stage_operator
 
 __all__ = ["ReasoningStage", "collect_reasoning"]
 
 
 class _Reasoning:
-    __slots__ = ("fragments", "output_index")
+    __slots__ = ("delta", "fragments", "output_index")
 
-    def __init__(self, output_index: int) -> None:
+    def __init__(self, item_id: str, output_index: int, *, as_summary: bool) -> None:
         self.output_index = output_index
         self.fragments = Fragments()
+        event: type[WireModel]
+        if as_summary:
+            event = ResponseReasoningSummaryTextDeltaEvent
+            fields: dict[str, Any] = {
+                "type": "response.reasoning_summary_text.delta",
+                "sequence_number": 0,
+                "item_id": item_id,
+                "output_index": output_index,
+                "summary_index": 0,
+                "delta": "",
+            }
+        else:
+            event = ResponseReasoningTextDeltaEvent
+            fields = {
+                "type": "response.reasoning_text.delta",
+                "sequence_number": 0,
+                "item_id": item_id,
+                "output_index": output_index,
+                "content_index": 0,
+                "delta": "",
+            }
+        self.delta = delta_maker(event, self.fragments.append, fields)
 
 
 class ReasoningStage:
@@ -59,11 +82,9 @@ class ReasoningStage:
         if isinstance(value, ReasoningDelta):
             item = self._items[value.item_id]
             out: list[Any] = []
-            first = not item.fragments
-            item.fragments.append(value.text)
-            oi = item.output_index
-            if self._summary:
-                if first:
+            if not item.fragments:  # the first delta opens the part
+                oi = item.output_index
+                if self._summary:
                     out.append(
                         ResponseReasoningSummaryPartAddedEvent.build(
                             item_id=value.item_id,
@@ -72,20 +93,7 @@ class ReasoningStage:
                             part=ReasoningSummary.build(text=""),
                         )
                     )
-                out.append(
-                    ResponseReasoningSummaryTextDeltaEvent.trusted(
-                        {
-                            "type": "response.reasoning_summary_text.delta",
-                            "sequence_number": 0,
-                            "item_id": value.item_id,
-                            "output_index": oi,
-                            "summary_index": 0,
-                            "delta": value.text,
-                        }
-                    )
-                )
-            else:
-                if first:
+                else:
                     out.append(
                         ResponseContentPartAddedEvent.build(
                             item_id=value.item_id,
@@ -94,21 +102,12 @@ class ReasoningStage:
                             part=ReasoningContent.build(text=""),
                         )
                     )
-                out.append(
-                    ResponseReasoningTextDeltaEvent.trusted(
-                        {
-                            "type": "response.reasoning_text.delta",
-                            "sequence_number": 0,
-                            "item_id": value.item_id,
-                            "output_index": oi,
-                            "content_index": 0,
-                            "delta": value.text,
-                        }
-                    )
-                )
+            out.append(item.delta(value.text))
             return out
         if isinstance(value, ItemStarted) and value.kind == "reasoning":
-            self._items[value.item_id] = _Reasoning(value.output_index)
+            self._items[value.item_id] = _Reasoning(
+                value.item_id, value.output_index, as_summary=self._summary
+            )
             added = ResponseReasoningItem.build(
                 id=value.item_id, summary=[], content=[], status="in_progress"
             )
@@ -131,27 +130,7 @@ class ReasoningStage:
         item = self._items.get(item_id)
         if item is None or not item.fragments:
             return None
-        if self._summary:
-            summary = {
-                "type": "response.reasoning_summary_text.delta",
-                "sequence_number": 0,
-                "item_id": item_id,
-                "output_index": item.output_index,
-                "summary_index": 0,
-                "delta": "",
-            }
-            return delta_lane(
-                ResponseReasoningSummaryTextDeltaEvent, item.fragments.append, summary
-            )
-        text = {
-            "type": "response.reasoning_text.delta",
-            "sequence_number": 0,
-            "item_id": item_id,
-            "output_index": item.output_index,
-            "content_index": 0,
-            "delta": "",
-        }
-        return delta_lane(ResponseReasoningTextDeltaEvent, item.fragments.append, text)
+        return item.delta
 
     def _close(self, value: ItemFinished, state: _Reasoning) -> list[Any]:
         out: list[Any] = []

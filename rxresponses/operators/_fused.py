@@ -164,6 +164,8 @@ class _Run:
         changes nothing but that item's text)."""
         kind = type(signal)
         key: str | int
+        arguments: Callable[[str], str] | None = None
+        make: Callable[[str], Any] | None = None
         if kind is TextDelta and self.splitter.text_passes_whole():
             key, make = "text", self.text.lane(signal.item_id)
         elif kind is ReasoningDelta:
@@ -171,16 +173,14 @@ class _Run:
         elif kind is ToolCallDelta and fields[2] is not None and fields[2][0] is not None:
             key = fields[2][0]
             arguments = self.splitter.arguments_lane(key, signal.item_id)
-            make = None if arguments is None else self.tools.lane(signal.item_id)
-            if arguments is not None and make is not None:
-                self._lanes[key] = self._arguments_lane(arguments, make)
-                return
-        else:
-            make = None
+            if arguments is not None:
+                make = self.tools.lane(signal.item_id)
         if make is None:
             self._lanes.clear()
-        else:
+        elif arguments is None:
             self._lanes[key] = self._delta_lane(make)
+        else:
+            self._lanes[key] = self._arguments_lane(arguments, make)
 
     def _delta_lane(self, make: Callable[[str], Any]) -> Callable[[str], None]:
         asm = self.asm
@@ -199,7 +199,7 @@ class _Run:
                     forward = asm.delta_forwarder(index, event)
             except Exception as exc:  # as on the full path: the assembler fails the stream
                 self._lanes.clear()
-                self._flush(self.asm.fail(exc))
+                self._flush(asm.fail(exc))
                 self.observer.on_completed()
                 return
             on_next(event)

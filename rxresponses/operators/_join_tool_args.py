@@ -21,19 +21,29 @@ from ..types.events import (
 from ..types.response import ResponseFunctionToolCall
 from ..types.signals import ItemFinished, ItemStarted, ToolCallDelta
 from ._final import Fragments
-from ._stage import delta_lane, stage_operator
+from ._stage import delta_maker, stage_operator
 
 __all__ = ["ToolCallStage", "join_tool_args"]
 
 
 class _Call:
-    __slots__ = ("call_id", "fragments", "name", "output_index")
+    __slots__ = ("call_id", "delta", "fragments", "name", "output_index")
 
-    def __init__(self, output_index: int, call_id: str, name: str) -> None:
+    def __init__(self, item_id: str, output_index: int, call_id: str, name: str) -> None:
         self.output_index = output_index
         self.call_id = call_id
         self.name = name
         self.fragments = Fragments()
+        fields = {
+            "type": "response.function_call_arguments.delta",
+            "sequence_number": 0,
+            "item_id": item_id,
+            "output_index": output_index,
+            "delta": "",
+        }
+        self.delta = delta_maker(
+            ResponseFunctionCallArgumentsDeltaEvent, self.fragments.append, fields
+        )
 
 
 class ToolCallStage:
@@ -44,21 +54,9 @@ class ToolCallStage:
 
     def handle(self, value: Any) -> list[Any] | None:
         if isinstance(value, ToolCallDelta):
-            call = self._calls[value.item_id]
-            call.fragments.append(value.arguments)
-            return [
-                ResponseFunctionCallArgumentsDeltaEvent.trusted(
-                    {
-                        "type": "response.function_call_arguments.delta",
-                        "sequence_number": 0,
-                        "item_id": value.item_id,
-                        "output_index": call.output_index,
-                        "delta": value.arguments,
-                    }
-                )
-            ]
+            return [self._calls[value.item_id].delta(value.arguments)]
         if isinstance(value, ItemStarted) and value.kind == "function_call":
-            call = _Call(value.output_index, value.call_id or "", value.name or "")
+            call = _Call(value.item_id, value.output_index, value.call_id or "", value.name or "")
             self._calls[value.item_id] = call
             item = ResponseFunctionToolCall.build(
                 id=value.item_id,
@@ -97,16 +95,7 @@ class ToolCallStage:
         ``None`` if the call is not open here. It stays right while this stage handles nothing
         else for this call; see :mod:`rxresponses.operators._fused` (the fast lane)."""
         call = self._calls.get(item_id)
-        if call is None:
-            return None
-        fields = {
-            "type": "response.function_call_arguments.delta",
-            "sequence_number": 0,
-            "item_id": item_id,
-            "output_index": call.output_index,
-            "delta": "",
-        }
-        return delta_lane(ResponseFunctionCallArgumentsDeltaEvent, call.fragments.append, fields)
+        return None if call is None else call.delta
 
 
 def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:

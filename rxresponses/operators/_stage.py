@@ -15,7 +15,7 @@ from reactivex import Observable, abc
 
 from ..types._base import WireModel
 
-__all__ = ["Stage", "delta_lane", "stage_operator"]
+__all__ = ["Stage", "delta_maker", "stage_operator"]
 
 _T_in = TypeVar("_T_in", contravariant=True)
 _T = TypeVar("_T")
@@ -70,11 +70,12 @@ def stage_operator(
     return _operator
 
 
-def delta_lane(
+def delta_maker(
     event: type[WireModel], append: Callable[[str], None], fields: dict[str, Any]
 ) -> Callable[[str], Any]:
-    """A stage's fast-lane function for one part (see :mod:`rxresponses.operators._fused`):
-    append the fragment to the stage's buffer, return its delta event.
+    """The function a stage builds once per open part: append a fragment to the part's buffer
+    and return its delta event. The stage's ``handle()`` calls it for each delta signal, and
+    hands it out as the fused pipeline's fast lane (see :mod:`rxresponses.operators._fused`).
 
     ``fields`` are the event's fields in declared order, ``delta`` among them (its value is
     replaced); the event is built with :meth:`WireModel.trusted`, ``sequence_number`` 0 until
