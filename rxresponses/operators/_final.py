@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from reactivex import Observable, abc
 
 from ..errors import RxResponsesError
+from ..types._base import _new, _set_dict, _set_extra, _set_fields_set, _set_private
 from ..types.response import Logprob, Response, ResponseError
 
 __all__ = ["Fragments", "ResponseAccumulator", "final_response"]
@@ -107,6 +108,14 @@ _DELTAS: dict[str, tuple[str, str | None]] = {
     "response.mcp_call_arguments.delta": ("arguments", None),
     "response.code_interpreter_call_code.delta": ("code", None),
 }
+# part-level text .done type -> (buffer family, the event field that holds the part index, the
+# part attribute the event carries): the text replaces what the deltas built.
+_PART_DONES = {
+    "response.output_text.done": ("content", "content_index", "text"),
+    "response.reasoning_text.done": ("content", "content_index", "text"),
+    "response.refusal.done": ("content", "content_index", "refusal"),
+    "response.reasoning_summary_text.done": ("summary", "summary_index", "text"),
+}
 # item-level .done type -> (buffer family and item attribute, the attribute the event carries)
 _ITEM_DONES = {
     "response.function_call_arguments.done": ("arguments", "arguments"),
@@ -122,13 +131,6 @@ def _copy(model: Any) -> Any:
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
-_new = object.__new__
-# The slots every pydantic model has, set the way BaseModel's own copies set them (without its
-# __setattr__), through their descriptors: cheaper than object.__setattr__.
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _deep(value: Any, memo: dict[int, Any]) -> Any:
@@ -404,28 +406,15 @@ class ResponseAccumulator:
         if kind == "response.reasoning_summary_part.done":
             self._buffers.pop((event.output_index, "summary", event.summary_index), None)
 
-    def _on_text_done(self, event: Any, kind: str) -> None:
-        index, sub = event.output_index, event.content_index
-        self._buffers.pop((index, "content", sub), None)
-        part = self._own_part(index, sub)
+    def _on_part_done(self, event: Any, kind: str) -> None:
+        family, sub_field, attr = _PART_DONES[kind]
+        index, sub = event.output_index, getattr(event, sub_field)
+        self._buffers.pop((index, family, sub), None)
+        part = self._own_part(index, sub, family)
         if part is not None:
-            part.text = event.text
+            setattr(part, attr, getattr(event, attr))
             if kind == "response.output_text.done" and event.logprobs:
                 part.logprobs = self._adopt(_logprobs(event.logprobs))
-
-    def _on_refusal_done(self, event: Any, kind: str) -> None:
-        index, sub = event.output_index, event.content_index
-        self._buffers.pop((index, "content", sub), None)
-        part = self._own_part(index, sub)
-        if part is not None:
-            part.refusal = event.refusal
-
-    def _on_summary_text_done(self, event: Any, kind: str) -> None:
-        index, sub = event.output_index, event.summary_index
-        self._buffers.pop((index, "summary", sub), None)
-        part = self._own_part(index, sub, "summary")
-        if part is not None:
-            part.text = event.text
 
     def _on_item_done(self, event: Any, kind: str) -> None:
         family, attr = _ITEM_DONES[kind]
@@ -494,17 +483,18 @@ class ResponseAccumulator:
             setattr(owner, attr, mine)
         return mine
 
+    # ``family`` is ``"content"`` or ``"summary"``: the item attribute that holds the parts.
+
     def _set_part(self, index: int, family: str, sub: int, part: Any) -> None:
         if self._item(index) is None:
             return
         item = self._own_item(index)
-        attr = "summary" if family == "summary" else "content"
-        parts = getattr(item, attr, None)
+        parts = getattr(item, family, None)
         if parts is None:
             parts = self._adopt([])
-            setattr(item, attr, parts)
+            setattr(item, family, parts)
         else:
-            parts = self._own_attr(item, attr, parts)
+            parts = self._own_attr(item, family, parts)
         while len(parts) <= sub:
             parts.append(None)
         parts[sub] = part
@@ -513,7 +503,7 @@ class ResponseAccumulator:
         """The part at ``sub`` of the item at ``index``, or ``None`` (borrowed or owned: read
         only)."""
         item = self._item(index)
-        parts = getattr(item, "summary" if family == "summary" else "content", None)
+        parts = getattr(item, family, None)
         if parts and 0 <= sub < len(parts):
             return parts[sub]
         return None
@@ -526,9 +516,8 @@ class ResponseAccumulator:
         mine = _shallow(part)
         if mine is part:  # immutable (a string in an unmodelled item's content): as it is
             return part
-        attr = "summary" if family == "summary" else "content"
         item = self._own_item(index)
-        parts = self._own_attr(item, attr, getattr(item, attr))
+        parts = self._own_attr(item, family, getattr(item, family))
         parts[sub] = self._adopt(mine)
         return mine
 
@@ -603,10 +592,7 @@ _HANDLERS: dict[str, _Handler] = {
     "response.content_part.done": ResponseAccumulator._on_content_part,
     "response.reasoning_summary_part.added": ResponseAccumulator._on_summary_part,
     "response.reasoning_summary_part.done": ResponseAccumulator._on_summary_part,
-    "response.output_text.done": ResponseAccumulator._on_text_done,
-    "response.reasoning_text.done": ResponseAccumulator._on_text_done,
-    "response.refusal.done": ResponseAccumulator._on_refusal_done,
-    "response.reasoning_summary_text.done": ResponseAccumulator._on_summary_text_done,
+    **dict.fromkeys(_PART_DONES, ResponseAccumulator._on_part_done),
     **dict.fromkeys(_ITEM_DONES, ResponseAccumulator._on_item_done),
     "response.output_text.annotation.added": ResponseAccumulator._on_annotation,
 }
