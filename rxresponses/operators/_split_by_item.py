@@ -597,22 +597,20 @@ def _map_usage(usage: Any) -> ResponseUsage:
         "cache_write_tokens": int(prompt_details.get("cache_write_tokens") or 0),
     }
     output_details = {"reasoning_tokens": int(completion_details.get("reasoning_tokens") or 0)}
-    prompt, completion = usage.prompt_tokens, usage.completion_tokens
-    if type(prompt) is int and type(completion) is int and type(total) is int:  # validated
-        return ResponseUsage.build(
-            input_tokens=prompt,
-            input_tokens_details=InputTokensDetails.build(**input_details),
-            output_tokens=completion,
-            output_tokens_details=OutputTokensDetails.build(**output_details),
-            total_tokens=total,
-        )
-    return ResponseUsage(  # a chunk built without validation: let pydantic judge the values
-        input_tokens=prompt,
-        input_tokens_details=InputTokensDetails(**input_details),
-        output_tokens=completion,
-        output_tokens_details=OutputTokensDetails(**output_details),
-        total_tokens=total,
-    )
+    values: dict[str, Any] = {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": input_details,
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": output_details,
+        "total_tokens": total,
+    }
+    counts = (usage.prompt_tokens, usage.completion_tokens, total)
+    if not all(type(count) is int for count in counts):
+        return ResponseUsage(**values)  # a chunk built without validation: pydantic judges
+    # The counts of a validated chunk are ints: build without validating them again.
+    values["input_tokens_details"] = InputTokensDetails.build(**input_details)
+    values["output_tokens_details"] = OutputTokensDetails.build(**output_details)
+    return ResponseUsage.build(**values)
 
 
 def split_by_item(
