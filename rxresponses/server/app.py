@@ -51,7 +51,14 @@ from ..sources import from_bytes
 from ..sse import encode_event
 from ..types._base import to_json
 from ._pipeline import server_pipeline
-from ._request import RequestError, Translation, error_body, translate_request
+from ._request import (
+    RequestError,
+    Translation,
+    error_body,
+    is_large_body,
+    parse_body,
+    translate_request,
+)
 from ._upstream import Redactor, Upstream, UpstreamReply, UpstreamTimeout, make_upstream
 from .config import Secret, ServerConfig
 
@@ -250,10 +257,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(data)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 async def _responses(state: _State, request: Request) -> Response:
     config = state.config
     response_id = f"resp_{secrets.token_hex(12)}"
@@ -271,17 +274,10 @@ async def _responses(state: _State, request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=499)  # nobody is listening any more
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
-        return _error(
-            400,
-            "We could not parse the JSON body of your request. The body must be a JSON object.",
-            code="invalid_json",
-        )
-    try:
-        translation = translate_request(
-            body, system_role=config.system_role, max_tokens_field=config.max_tokens_field
-        )
+        if is_large_body(raw):  # many small values: parse in a thread, the loop keeps serving
+            translation = await anyio.to_thread.run_sync(_translate, raw, config)
+        else:
+            translation = _translate(raw, config)
     except RequestError as exc:
         logger.info("%s rejected (%d): %s", response_id, exc.status, exc.message)
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -293,6 +289,13 @@ async def _responses(state: _State, request: Request) -> Response:
         response_id=response_id,
         authorization=state.authorization(request),
         redact=state.redactor(request),
+    )
+
+
+def _translate(raw: bytes, config: ServerConfig) -> Translation:
+    """The body, parsed, checked (depth, valid strings, finite numbers) and translated."""
+    return translate_request(
+        parse_body(raw), system_role=config.system_role, max_tokens_field=config.max_tokens_field
     )
 
 
