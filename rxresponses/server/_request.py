@@ -234,17 +234,44 @@ MAX_JSON_DEPTH: Final = 100
 MAX_JSON_VALUES: Final = 200_000
 #: Bodies with more ``,`` ``[`` ``{`` bytes than this are parsed by the pure-Python JSON scanner,
 #: in small steps that let other threads run (see :func:`parse_body`).
-_FAST_PARSE_TOKENS: Final = 100_000
+_FAST_PARSE_TOKENS: Final = 20_000
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 class _Decoder(json.JSONDecoder):
     """``json.JSONDecoder`` with the pure-Python scanner: it runs bytecode, so the interpreter
-    can switch threads while it works (the C scanner holds the GIL for a whole document)."""
+    can switch threads while it works (the C scanner holds the GIL for a whole document).
+
+    It counts the arrays, objects, strings and numbers it parses, and stops with a 413 as soon
+    as there are more than :data:`MAX_JSON_VALUES` (the body would be refused for them anyway).
+    """
 
     def __init__(self) -> None:
         super().__init__(parse_constant=_reject_constant)
+        self._values = 0
+
+        def counted(parse: Any) -> Any:
+            def parse_counted(*args: Any) -> Any:
+                self._values += 1
+                if self._values > MAX_JSON_VALUES + 1:
+                    raise _too_many_values()
+                return parse(*args)
+
+            return parse_counted
+
+        attrs = self.__dict__  # (set by JSONDecoder.__init__; read by py_make_scanner)
+        for name in ("parse_array", "parse_object", "parse_string", "parse_int", "parse_float"):
+            attrs[name] = counted(attrs[name])
         self.scan_once = py_make_scanner(self)
+
+
+def _too_many_values() -> RequestError:
+    return RequestError(
+        f"The JSON body holds too many values: the limit is {MAX_JSON_VALUES} (array "
+        "elements and object members, counted together).",
+        code="request_too_large",
+        status=413,
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -319,12 +346,7 @@ def _check_json(body: Any, *, surrogates: bool) -> None:
         value, path, depth = stack.pop()
         values += len(value)
         if values > MAX_JSON_VALUES:
-            raise RequestError(
-                f"The JSON body holds too many values: the limit is {MAX_JSON_VALUES} (array "
-                "elements and object members, counted together).",
-                code="request_too_large",
-                status=413,
-            )
+            raise _too_many_values()
         if depth > MAX_JSON_DEPTH:
             raise RequestError(
                 f"The JSON body is nested too deeply: the limit is {MAX_JSON_DEPTH} levels.",

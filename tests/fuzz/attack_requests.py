@@ -55,7 +55,7 @@ def _json(body: Any) -> Request:
 
 
 def _base(stream: bool = True, **extra: Any) -> dict[str, Any]:
-    return {"model": "m", "input": "hi", "stream": stream, **extra}
+    return {"model": "m", "input": "hi", "stream": stream} | extra
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,7 +162,6 @@ _WRONG: list[dict[str, Any]] = [
     {"temperature": "hot"},
     {"max_output_tokens": 1.5},
     {"include": [{}]},
-    {"stream": "yes"},
 ]
 
 
@@ -174,6 +173,7 @@ def wrong_types(quick: bool) -> Iterator[Request]:
     yield b"1e999", {}
     yield b'{"model":"m","input":"hi","temperature":1e999}', {}
     yield b'{"model":"m","input":"hi","temperature":NaN}', {}
+    yield b'{"model":"m","input":"hi","stream":"yes"}', {}
     yield b'{"model":"m","input":"hi","max_output_tokens":' + b"9" * 5000 + b"}", {}
 
 
@@ -187,6 +187,10 @@ def colliding_names(quick: bool) -> Iterator[Request]:
     """2,000 to 8,000 tool names that collide after flattening (the de-duplication cost)."""
     for count in [2_000, 4_000] if quick else [2_000, 4_000, 8_000, 8_000]:
         yield _json(colliding_tools(count))
+    if not quick:  # as many as the value limit allows (1.8 MB), streamed and not
+        for stream in (True, False):
+            tools = [{"type": "namespace", "name": "n", "tools": _cjk_names(66_000)}]
+            yield _json(_base(stream, tools=tools))
 
 
 def many_items(quick: bool) -> Iterator[Request]:
@@ -419,12 +423,104 @@ def run_abuse(abuse: Abuse, *, quick: bool) -> Result:
     return result
 
 
+# ------------------------------------------------------------------------------------------------
+# Figures of the translation itself (in process)
+# ------------------------------------------------------------------------------------------------
+
+
+def _time_translation(raw: bytes, runs: int = 3) -> tuple[float, float, str]:
+    """Best wall times of parse_body() and of translate_request() on ``raw``, and the outcome
+    (``ok`` or the error status)."""
+    from rxresponses.server._request import RequestError, parse_body, translate_request
+
+    parse, translate, outcome = float("inf"), float("inf"), "ok"
+    for _ in range(runs):
+        started = time.perf_counter()
+        try:
+            body = parse_body(raw)
+            parsed = time.perf_counter()
+            translate_request(body)
+        except RequestError as exc:
+            outcome, parsed = str(exc.status), time.perf_counter()
+        ended = time.perf_counter()
+        parse, translate = min(parse, parsed - started), min(translate, ended - parsed)
+    return parse, translate, outcome
+
+
+def naming_scaling(quick: bool) -> list[str]:
+    """Translation time for 1k..8k colliding tool names: linear work doubles per doubling.
+
+    (Parsing is timed apart: bodies with more than 20,000 small values are parsed by the slower
+    pure-Python scanner, off the event loop; 8,000 names cross that line.)
+    """
+    lines: list[str] = []
+    previous = 0.0
+    for count in (1_000, 2_000, 4_000, 8_000) if not quick else (1_000, 2_000, 4_000):
+        raw = json.dumps(colliding_tools(count)).encode()
+        parse, translate, _ = _time_translation(raw, runs=7)
+        ratio = f" ratio={translate / previous:.2f}" if previous else ""
+        lines.append(
+            f"figure=colliding_names names={count} bytes={len(raw)} "
+            f"translate_ms={translate * 1000:.1f}{ratio} parse_ms={parse * 1000:.1f}"
+        )
+        previous = translate
+    return lines
+
+
+def _cjk_names(count: int) -> list[dict[str, Any]]:
+    return [{"name": "a" + chr(0x4E00 + i // 2000) + chr(0x4E00 + i % 2000)} for i in range(count)]
+
+
+def large_bodies(quick: bool) -> list[str]:
+    """Translation time of the costliest bodies up to the 8 MiB limit (each is parsed off the
+    event loop when it has many values; see ``rxresponses.server._request.parse_body``)."""
+    scale = 4 if quick else 1
+    item = {"role": "user", "content": "x" * 100}
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}
+    bodies = {
+        "66k_colliding_names": {
+            "model": "m",
+            "input": "hi",
+            "tools": [{"type": "namespace", "name": "n", "tools": _cjk_names(66_000 // scale)}],
+        },
+        "60k_input_items": {"model": "m", "input": [item] * (60_000 // scale)},
+        "18k_tools_with_schemas": {
+            "model": "m",
+            "input": "hi",
+            "tools": [
+                {"type": "function", "name": f"f{i}", "parameters": schema}
+                for i in range(18_000 // scale)
+            ],
+        },
+        "8MB_string": {"model": "m", "input": "x" * (8_000_000 // scale)},
+        "8MB_of_escapes": {"model": "m", "input": "\n" * (4_000_000 // scale)},
+    }
+    lines = []
+    for name, body in bodies.items():
+        raw = json.dumps(body).encode()
+        parse, translate, outcome = _time_translation(raw, runs=1)
+        lines.append(
+            f"figure=large_body body={name} bytes={len(raw)} parse_ms={parse * 1000:.0f} "
+            f"translate_ms={translate * 1000:.0f} outcome={outcome}"
+        )
+    tiny = b'{"model":"m","input":"hi","metadata":[' + b"[]," * (2_790_000 // scale) + b"[]]}"
+    parse, translate, outcome = _time_translation(tiny, runs=1)
+    lines.append(
+        f"figure=large_body body=8MB_of_empty_arrays bytes={len(tiny)} "
+        f"parse_ms={parse * 1000:.0f} outcome={outcome}"
+    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, about 30 s")
     parser.add_argument("--only", nargs="*", help="abuse names to run (default: all)")
     args = parser.parse_args(argv)
     failed = False
+    if not args.only:
+        for line in naming_scaling(args.quick) + large_bodies(args.quick):
+            print(line, flush=True)
     for abuse in ABUSES:
         if args.only and abuse.name not in args.only:
             continue
