@@ -558,3 +558,19 @@ def test_health_answers_while_hostile_requests_are_translated() -> None:
         server.stop()
     assert statuses == [200, 413]  # more than 200,000 values
     assert worst < 1.0, f"/health took {worst:.2f}s"
+
+
+def test_the_log_line_of_what_was_not_honoured_stays_short(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tools = [{"type": "web_search"}] * 30
+    body = {"model": "m", "input": "hi", "stream": False, "tools": tools}
+    with caplog.at_level("INFO", logger="rxresponses.server"):
+        status, _ = post(json.dumps(body).encode())
+    assert status == 200
+    [line] = [r.getMessage() for r in caplog.records if "not honoured" in r.getMessage()]
+    assert line.endswith(
+        "not honoured: "
+        + "; ".join(f"tools[{i}] (type 'web_search')" for i in range(20))
+        + "; and 10 more"
+    )

@@ -282,7 +282,7 @@ async def _responses(state: _State, request: Request) -> Response:
         logger.info("%s rejected (%d): %s", response_id, exc.status, exc.message)
         return JSONResponse(exc.body(), status_code=exc.status)
     if translation.dropped:
-        logger.info("%s not honoured: %s", response_id, "; ".join(translation.dropped))
+        logger.info("%s not honoured: %s", response_id, _dropped_line(translation.dropped))
     return _ResponsesCall(
         state.upstream,
         translation,
@@ -290,6 +290,18 @@ async def _responses(state: _State, request: Request) -> Response:
         authorization=state.authorization(request),
         redact=state.redactor(request),
     )
+
+
+_MAX_DROPPED_LOGGED: Final = 20
+
+
+def _dropped_line(dropped: tuple[str, ...]) -> str:
+    """What was not honoured, for the log: the first 20 entries (a request can list thousands of
+    hosted tools or media parts; the log line stays short)."""
+    line = "; ".join(dropped[:_MAX_DROPPED_LOGGED])
+    if len(dropped) > _MAX_DROPPED_LOGGED:
+        line += f"; and {len(dropped) - _MAX_DROPPED_LOGGED} more"
+    return line
 
 
 def _translate(raw: bytes, config: ServerConfig) -> Translation:
