@@ -492,8 +492,8 @@ def large_bodies(quick: bool) -> list[str]:
                 for i in range(18_000 // scale)
             ],
         },
-        "8MB_string": {"model": "m", "input": "x" * (8_000_000 // scale)},
-        "8MB_of_escapes": {"model": "m", "input": "\n" * (4_000_000 // scale)},
+        "big_string": {"model": "m", "input": "x" * (8_000_000 // scale)},
+        "string_of_escapes": {"model": "m", "input": "\n" * (4_000_000 // scale)},
     }
     lines = []
     for name, body in bodies.items():
@@ -506,7 +506,7 @@ def large_bodies(quick: bool) -> list[str]:
     tiny = b'{"model":"m","input":"hi","metadata":[' + b"[]," * (2_790_000 // scale) + b"[]]}"
     parse, translate, outcome = _time_translation(tiny, runs=1)
     lines.append(
-        f"figure=large_body body=8MB_of_empty_arrays bytes={len(tiny)} "
+        f"figure=large_body body=empty_arrays bytes={len(tiny)} "
         f"parse_ms={parse * 1000:.0f} outcome={outcome}"
     )
     return lines
