@@ -162,16 +162,26 @@ def demo_turn() -> ScriptedTurn:
     )
 
 
-def _example_arguments(parameters: Mapping[str, Any] | None) -> str:
-    """Arguments that satisfy a JSON schema's required properties, deterministically."""
-    props = (parameters or {}).get("properties") or {}
-    required = (parameters or {}).get("required") or list(props)
+def _example_arguments(parameters: Any) -> str:
+    """Arguments that satisfy a JSON schema's required properties, deterministically.
+
+    Any value is taken: what is not shaped like a schema (a client's mistake) is ignored.
+    """
+    schema_of: Any = parameters if isinstance(parameters, dict) else {}
+    props = schema_of.get("properties")
+    props = props if isinstance(props, dict) else {}
+    required = schema_of.get("required")
+    required = required if isinstance(required, list) else list(props)
     args: dict[str, Any] = {}
     for name in required:
-        schema = props.get(name) or {}
+        if not isinstance(name, str):
+            continue
+        schema = props.get(name)
+        schema = schema if isinstance(schema, dict) else {}
         kind = schema.get("type")
-        if schema.get("enum"):
-            args[name] = schema["enum"][0]
+        enum = schema.get("enum")
+        if isinstance(enum, list) and enum:
+            args[name] = enum[0]
         elif kind in ("integer", "number"):
             args[name] = 1
         elif kind == "boolean":

@@ -295,6 +295,9 @@ class ResponseAccumulator:
         self._owned: dict[int, Any] = {}  # id -> object, for every object the fold created
         # (output_index, family, index) -> fragments not yet joined
         self._buffers: dict[tuple[int, str, int], Fragments] = {}
+        # output_index -> the keys of the buffers opened for it: output_item.done drops them
+        # without scanning every open buffer (thousands, with parallel tool calls).
+        self._keys_of: dict[int, list[tuple[int, str, int]]] = {}
         # The key and fragments of the last delta: the next delta is almost always for the same
         # part. Valid across consecutive deltas only (any other event resets it, since it may
         # drop buffers).
@@ -365,6 +368,7 @@ class ResponseAccumulator:
         buf = self._buffers.get(key)
         if buf is None:
             buf = self._buffers[key] = Fragments()
+            self._keys_of.setdefault(key[0], []).append(key)
         self._last_key = key
         self._last = buf
         self._last_tail = buf._tail
@@ -387,14 +391,15 @@ class ResponseAccumulator:
                 # owned is reachable any more.
                 self._output = list(response.output)
                 self._buffers.clear()
+                self._keys_of.clear()
                 self._owned.clear()
 
     def _on_item(self, event: Any, kind: str) -> None:
         index = event.output_index
         self._place(index, event.item)
         if kind == "response.output_item.done":
-            for key in [k for k in self._buffers if k[0] == index]:
-                del self._buffers[key]
+            for key in self._keys_of.pop(index, ()):
+                self._buffers.pop(key, None)
 
     def _on_content_part(self, event: Any, kind: str) -> None:
         self._set_part(event.output_index, "content", event.content_index, event.part)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from json.scanner import py_make_scanner  # type: ignore[attr-defined]
 from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import ValidationError
@@ -26,11 +28,15 @@ from ..types.response import Response
 
 __all__ = [
     "ECHO_FIELDS",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_VALUES",
     "RequestError",
     "ToolName",
     "Translation",
     "error_body",
     "flat_tool_name",
+    "is_large_body",
+    "parse_body",
     "translate_request",
 ]
 
@@ -115,6 +121,9 @@ _KNOWN: Final = frozenset(
 
 _NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_NAME: Final = 64  # OpenAI's limit on Chat function names (^[a-zA-Z0-9_-]{1,64}$)
+#: Most namespace description text copied into grouped tools' descriptions, in total (each tool
+#: of a namespace repeats it): real namespaces use a few KB; this keeps a small request small.
+_MAX_NAMESPACE_TEXT: Final = 1024 * 1024
 _TEXT_PARTS: Final = frozenset({"input_text", "output_text", "text"})
 _OMITTED_MEDIA: Final = "[{kind} omitted: a Chat Completions tool result can only carry text]"
 _LOGPROBS_INCLUDE: Final = "message.output_text.logprobs"
@@ -210,6 +219,192 @@ def flat_tool_name(namespace: str, name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# The body: bytes -> checked JSON
+# ------------------------------------------------------------------------------------------------
+
+#: Deepest JSON nesting accepted in a request body (the body object is level 1). Real requests
+#: stay far below (a Codex request: 8 levels; a tool's JSON schema nested 10 objects deep: about
+#: 25); deeper bodies would hit recursion limits of the JSON and pydantic code that handles them.
+MAX_JSON_DEPTH: Final = 100
+#: Most JSON values (array elements and object members, at any depth) accepted in a request
+#: body. A large real request holds tens of thousands (a Codex request of 40 KB: about 200; a
+#: long agent session of 1 MB: about 20,000). Every value costs work on the event loop later (the
+#: echoed fields are encoded on every lifecycle event, the request again for the upstream), so
+#: bodies made of millions of tiny values are refused (413).
+MAX_JSON_VALUES: Final = 200_000
+#: Bodies with more ``,`` ``[`` ``{`` bytes than this are parsed by the pure-Python JSON scanner,
+#: in small steps that let other threads run (see :func:`parse_body`).
+_FAST_PARSE_TOKENS: Final = 20_000
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+class _Decoder(json.JSONDecoder):
+    """``json.JSONDecoder`` with the pure-Python scanner: it runs bytecode, so the interpreter
+    can switch threads while it works (the C scanner holds the GIL for a whole document).
+
+    It counts the arrays, objects, strings and numbers it parses, and stops with a 413 as soon
+    as there are more than :data:`MAX_JSON_VALUES` (the body would be refused for them anyway).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(parse_constant=_reject_constant)
+        self._values = 0
+
+        def counted(parse: Any) -> Any:
+            def parse_counted(*args: Any) -> Any:
+                self._values += 1
+                if self._values > MAX_JSON_VALUES + 1:
+                    raise _too_many_values()
+                return parse(*args)
+
+            return parse_counted
+
+        attrs = self.__dict__  # (set by JSONDecoder.__init__; read by py_make_scanner)
+        for name in ("parse_array", "parse_object", "parse_string", "parse_int", "parse_float"):
+            attrs[name] = counted(attrs[name])
+        self.scan_once = py_make_scanner(self)
+
+
+def _too_many_values() -> RequestError:
+    return RequestError(
+        f"The JSON body holds too many values: the limit is {MAX_JSON_VALUES} (array "
+        "elements and object members, counted together).",
+        code="request_too_large",
+        status=413,
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def is_large_body(raw: bytes) -> bool:
+    """Whether parsing ``raw`` is worth doing off the event loop (many small JSON values)."""
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") > _FAST_PARSE_TOKENS
+
+
+def parse_body(raw: bytes) -> Any:
+    """Decode and check a request body: the JSON value, or :class:`RequestError` (400).
+
+    * The bytes must be valid UTF-8 (or UTF-16/32, which JSON allows) without encoded
+      surrogates.
+    * The JSON must parse: ``NaN``, ``Infinity`` and numbers too large for a float (``1e999``)
+      are rejected.
+    * Nesting is at most :data:`MAX_JSON_DEPTH` levels, checked without recursion.
+    * At most :data:`MAX_JSON_VALUES` values in all (else the error's status is 413).
+    * Every string (keys too) is valid Unicode: a ``\\udc00`` escape without its pair is
+      rejected, so whatever is built from the body can always be encoded.
+
+    The error's ``param`` names the offending place (``metadata.a[2]``) where there is one.
+    Linear in the size of the body. A body with many small values (see :func:`is_large_body`)
+    is parsed by the pure-Python scanner, slower but interruptible: run it in a worker thread.
+    """
+    try:
+        text = raw.decode(json.detect_encoding(raw))
+    except (UnicodeDecodeError, LookupError):
+        raise RequestError("The request body is not valid UTF-8.", code="invalid_json") from None
+    try:
+        if is_large_body(raw):
+            body, end = _Decoder().raw_decode(text, _skip_space(text, 0))
+            if _skip_space(text, end) != len(text):
+                raise ValueError("extra data")
+        else:
+            body = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise RequestError(
+            f"The JSON body is nested too deeply: the limit is {MAX_JSON_DEPTH} levels.",
+            code="invalid_json",
+        ) from None
+    except ValueError:  # JSONDecodeError, and too many digits for an int
+        raise RequestError(
+            "We could not parse the JSON body of your request. The body must be a JSON object.",
+            code="invalid_json",
+        ) from None
+    # A lone surrogate can only come from a \\udXXX escape: the text decoded strictly.
+    _check_json(body, surrogates=_SURROGATE_ESCAPE.search(text) is not None)
+    return body
+
+
+_SPACE: Final = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_space(text: str, pos: int) -> int:
+    match = _SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _check_json(body: Any, *, surrogates: bool) -> None:
+    """Depth, finite numbers and (when ``surrogates``) valid strings, over the whole value."""
+    if type(body) is str:
+        _check_str(body, None, surrogates)
+    if type(body) is not dict and type(body) is not list:
+        return
+    skip = _SCALARS if surrogates else _SCALARS | {str}  # nothing to check in these
+    stack: list[tuple[Any, str, int]] = [(body, "", 1)]
+    values = 1
+    while stack:
+        value, path, depth = stack.pop()
+        values += len(value)
+        if values > MAX_JSON_VALUES:
+            raise _too_many_values()
+        if depth > MAX_JSON_DEPTH:
+            raise RequestError(
+                f"The JSON body is nested too deeply: the limit is {MAX_JSON_DEPTH} levels.",
+                param=path or None,
+                code="invalid_json",
+            )
+        if type(value) is dict:
+            for key, item in value.items():
+                here = f"{path}.{key}" if path else key
+                if surrogates:
+                    _check_str(key, path or None, surrogates)  # (not `here`: it holds the key)
+                _check_item(item, here, depth, stack, surrogates)
+        else:
+            for index, item in enumerate(value):
+                if type(item) not in skip:
+                    _check_item(item, f"{path}[{index}]", depth, stack, surrogates)
+
+
+_SCALARS: Final = frozenset({int, bool, type(None)})
+
+
+def _check_item(
+    item: Any, here: str, depth: int, stack: list[tuple[Any, str, int]], surrogates: bool
+) -> None:
+    kind = type(item)
+    if kind is dict or kind is list:
+        stack.append((item, here, depth + 1))
+    elif kind is str:
+        if surrogates:
+            _check_str(item, here, surrogates)
+    elif kind is float and math.isinf(item):
+        raise RequestError(
+            f"Invalid value for '{here}': the number is too large.",
+            param=here,
+            code="invalid_value",
+        )
+
+
+def _check_str(value: str, param: str | None, surrogates: bool) -> None:
+    if not surrogates:
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        where = f" in '{param}'" if param else ""
+        raise RequestError(
+            f"Invalid string{where}: it holds a lone UTF-16 surrogate "
+            f"(\\u{_lone_surrogate(value):04x}), which is not valid Unicode.",
+            param=param,
+            code="invalid_value",
+        ) from None
+
+
+def _lone_surrogate(value: str) -> int:
+    return next(ord(c) for c in value if 0xD800 <= ord(c) <= 0xDFFF)
+
+
+# ------------------------------------------------------------------------------------------------
 # The entry point
 # ------------------------------------------------------------------------------------------------
 
@@ -267,6 +462,12 @@ def translate_request(
                 if not isinstance(extra, list):
                     raise RequestError("tools must be an array", param=f"input[{i}].tools")
                 tools.add_all(extra, f"input[{i}].tools", dropped)
+
+    if tools.namespace_text_cut:
+        dropped.append(
+            f"namespace descriptions past {_MAX_NAMESPACE_TEXT} characters in total (the "
+            "tools name their namespace only)"
+        )
 
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
@@ -395,6 +596,14 @@ class _Tools:
         self.names: dict[str, ToolName] = {}
         self._by_pair: dict[tuple[str | None, str], str] = {}
         self._custom: set[str] = set()
+        self._taken: set[str] = set()  # every Chat name given out
+        # stem -> the next suffix number worth trying for ``stem + "_" + n``: the names below it
+        # are taken (see _unique()).
+        self._next_suffix: dict[str, int] = {}
+        # Namespace description text still allowed (see _tool()).
+        self._namespace_budget = _MAX_NAMESPACE_TEXT
+        #: Whether a namespace description was left out of some tools (the budget ran out).
+        self.namespace_text_cut = False
 
     def add_all(self, tools: Sequence[Any], param: str, dropped: list[str]) -> None:
         for i, tool in enumerate(tools):
@@ -448,12 +657,8 @@ class _Tools:
                 param=f"{param}.name",
                 code="missing_required_parameter",
             )
-        chat_name = name if namespace is None else flat_tool_name(namespace, name)
-        base, n = chat_name, 2
-        while chat_name in self._by_pair.values():  # a collision: make the name unique
-            suffix = f"_{n}"
-            chat_name = base[: _MAX_NAME - len(suffix)] + suffix
-            n += 1
+        chat_name = self._unique(name if namespace is None else flat_tool_name(namespace, name))
+        self._taken.add(chat_name)
         self._by_pair[(namespace, name)] = chat_name
         if namespace is not None or custom or chat_name != name:
             self.names[chat_name] = ToolName(name, namespace, custom)
@@ -465,6 +670,15 @@ class _Tools:
             description = _custom_description(description, spec.get("format"))
         if namespace is not None and isinstance(namespace_description, str):
             ns_text = namespace_description.strip()
+            if len(ns_text) > self._namespace_budget:
+                # Each grouped tool repeats its namespace's description: a long description
+                # times many tools would make a small request huge. Past the budget, the tool
+                # only names its namespace.
+                self.namespace_text_cut = True
+                ns_text = ""
+                if not description:
+                    description = f"({namespace})"
+            self._namespace_budget -= len(ns_text)
             if ns_text:
                 description = (
                     f"{description}\n\n({namespace}: {ns_text})" if description else ns_text
@@ -481,14 +695,47 @@ class _Tools:
                 "additionalProperties": False,
             }
         else:
-            if spec.get("parameters") is not None:
-                function["parameters"] = spec["parameters"]
+            parameters = spec.get("parameters")
+            if parameters is not None:
+                if not isinstance(parameters, dict):
+                    raise RequestError(
+                        f"Invalid type for '{param}.parameters': expected an object (a JSON "
+                        "schema).",
+                        param=f"{param}.parameters",
+                        code="invalid_type",
+                    )
+                function["parameters"] = parameters
             if spec.get("strict") is not None:
                 function["strict"] = spec["strict"]
         self.chat.append({"type": "function", "function": function})
 
+    def _unique(self, chat_name: str) -> str:
+        """``chat_name``, or when it is taken, the first free ``chat_name_2``, ``_3``...
+
+        Suffixed names keep to 64 characters, so long names are cut before the suffix and two
+        names can share a stem. The next number to try is kept per stem, so each taken name is
+        tried at most once in the whole request: linear work, however many names collide.
+        """
+        if chat_name not in self._taken:
+            return chat_name
+        n = 2
+        while True:
+            suffix = f"_{n}"
+            stem = chat_name[: _MAX_NAME - len(suffix)]
+            known = self._next_suffix.get(stem, 2)
+            if known > n:  # stem_2 .. stem_{known-1} are taken: skip them
+                n = known
+                continue  # (the new suffix may be longer, and so the stem shorter)
+            self._next_suffix[stem] = n + 1
+            candidate = stem + suffix
+            if candidate not in self._taken:
+                return candidate
+            n += 1
+
     def chat_name(self, name: str, namespace: str | None) -> str:
         """The Chat name of a tool named (with its namespace, if any) in input or tool_choice."""
+        if not isinstance(namespace, str):  # a client's wrong type names no namespace
+            namespace = None
         found = self._by_pair.get((namespace or None, name))
         if found is not None:
             return found
@@ -497,7 +744,7 @@ class _Tools:
     def has(self, chat_name: str, *, custom: bool = False) -> bool:
         if custom:
             return chat_name in self._custom
-        return chat_name in self._by_pair.values() and chat_name not in self._custom
+        return chat_name in self._taken and chat_name not in self._custom
 
 
 def _custom_description(description: Any, fmt: Any) -> str:
@@ -823,6 +1070,12 @@ def _required_str(item: Mapping[str, Any], key: str, param: str) -> str:
     return value
 
 
+def _kind(part: Mapping[str, Any]) -> str | None:
+    """A part's ``type`` when it is a string (anything else matches no known type)."""
+    kind = part.get("type")
+    return kind if isinstance(kind, str) else None
+
+
 def _text_of(part: Mapping[str, Any], param: str) -> str:
     text = part.get("refusal") if part.get("type") == "refusal" else part.get("text")
     if not isinstance(text, str):
@@ -864,7 +1117,7 @@ def _content(content: Any, param: str) -> str | list[dict[str, Any]]:
             continue
         if not isinstance(part, dict):
             raise RequestError("Each content part must be an object.", param=part_param)
-        kind = part.get("type")
+        kind = _kind(part)
         if kind in _TEXT_PARTS or kind == "refusal":
             parts.append({"type": "text", "text": _text_of(part, part_param)})
         elif kind == "input_image":
@@ -925,7 +1178,7 @@ def _tool_output(output: Any, param: str, dropped: list[str]) -> str:
             continue
         if not isinstance(part, dict):
             raise RequestError("Each output part must be an object.", param=part_param)
-        kind = part.get("type")
+        kind = _kind(part)
         if kind in _TEXT_PARTS:
             texts.append(_text_of(part, part_param))
         else:

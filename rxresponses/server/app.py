@@ -51,7 +51,14 @@ from ..sources import from_bytes
 from ..sse import encode_event
 from ..types._base import to_json
 from ._pipeline import server_pipeline
-from ._request import RequestError, Translation, error_body, translate_request
+from ._request import (
+    RequestError,
+    Translation,
+    error_body,
+    is_large_body,
+    parse_body,
+    translate_request,
+)
 from ._upstream import Redactor, Upstream, UpstreamReply, UpstreamTimeout, make_upstream
 from .config import Secret, ServerConfig
 
@@ -250,10 +257,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(data)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 async def _responses(state: _State, request: Request) -> Response:
     config = state.config
     response_id = f"resp_{secrets.token_hex(12)}"
@@ -271,28 +274,40 @@ async def _responses(state: _State, request: Request) -> Response:
     except ClientDisconnect:
         return Response(status_code=499)  # nobody is listening any more
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
-        return _error(
-            400,
-            "We could not parse the JSON body of your request. The body must be a JSON object.",
-            code="invalid_json",
-        )
-    try:
-        translation = translate_request(
-            body, system_role=config.system_role, max_tokens_field=config.max_tokens_field
-        )
+        if is_large_body(raw):  # many small values: parse in a thread, the loop keeps serving
+            translation = await anyio.to_thread.run_sync(_translate, raw, config)
+        else:
+            translation = _translate(raw, config)
     except RequestError as exc:
         logger.info("%s rejected (%d): %s", response_id, exc.status, exc.message)
         return JSONResponse(exc.body(), status_code=exc.status)
     if translation.dropped:
-        logger.info("%s not honoured: %s", response_id, "; ".join(translation.dropped))
+        logger.info("%s not honoured: %s", response_id, _dropped_line(translation.dropped))
     return _ResponsesCall(
         state.upstream,
         translation,
         response_id=response_id,
         authorization=state.authorization(request),
         redact=state.redactor(request),
+    )
+
+
+_MAX_DROPPED_LOGGED: Final = 20
+
+
+def _dropped_line(dropped: tuple[str, ...]) -> str:
+    """What was not honoured, for the log: the first 20 entries (a request can list thousands of
+    hosted tools or media parts; the log line stays short)."""
+    line = "; ".join(dropped[:_MAX_DROPPED_LOGGED])
+    if len(dropped) > _MAX_DROPPED_LOGGED:
+        line += f"; and {len(dropped) - _MAX_DROPPED_LOGGED} more"
+    return line
+
+
+def _translate(raw: bytes, config: ServerConfig) -> Translation:
+    """The body, parsed, checked (depth, valid strings, finite numbers) and translated."""
+    return translate_request(
+        parse_body(raw), system_role=config.system_role, max_tokens_field=config.max_tokens_field
     )
 
 

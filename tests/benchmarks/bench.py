@@ -75,6 +75,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import parallel_calls
 import workloads as wl
 from peers import Contender, Limit, Result, RxFull, available_contenders, rx_result
 
@@ -641,6 +642,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("Targets (rxresponses full path):")
     for t in targets:
         print(t.line())
+    print()
+    print("Parallel tool calls (final_response() and end to end; linear: ratio <= 2.6):")
+    parallel_calls.measure((4_000, 8_000) if args.quick else (16_000, 32_000), runs=1)
 
     ladder: dict[str, list[tuple[str, float]]] = {}
     profiles: dict[str, str] = {}
