@@ -733,9 +733,10 @@ class HttpUpstream(Upstream):
         if userinfo:
             user, _, password = userinfo.partition(":")
             plain = f"{unquote(user)}:{unquote(password)}"
-            self._basic = "Basic " + base64.b64encode(plain.encode()).decode()
+            token = base64.b64encode(plain.encode()).decode()
+            self._basic = "Basic " + token
             secrets_ += [userinfo, plain, unquote(user), unquote(password), user, password]
-            secrets_.append(self._basic)
+            secrets_ += [token, self._basic]
         try:
             key = config.resolve_api_key()
         except ValueError:  # the app reports it
