@@ -156,8 +156,8 @@ def _base64_forms(value: str) -> set[str]:
         if shift == 0 and len(data) % 3 == 0:
             stop = len(encoded)
         core = encoded[start:stop]
-        if shift == 0:
-            forms.add(encoded.rstrip("="))  # the value encoded on its own (Basic credentials)
+        if shift == 0:  # the value encoded on its own (Basic credentials), with and without "="
+            forms |= {encoded, encoded.rstrip("=")}
         if len(core) >= _MIN_SECRET_LEN:
             forms.add(core)
     forms |= {f.replace("+", "-").replace("/", "_") for f in forms}

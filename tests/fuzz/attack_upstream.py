@@ -212,6 +212,7 @@ class _Context:
     logdir: Path
     quick: bool
     server_path: str | None = None
+    streams: int | None = None
 
 
 # -- upstream pieces ------------------------------------------------------------------------------
@@ -710,7 +711,7 @@ def run_reuse(url: str, streams: int, figures: Figures) -> list[float]:
 
 def _reuse_abuse(ctx: _Context, name: str, same_write: bool) -> Figures:
     figures = Figures(name)
-    streams = 100 if ctx.quick else 1000
+    streams = ctx.streams or (100 if ctx.quick else 1000)
     with (
         LoopbackServer(reuse_upstream(same_write)) as up,
         _serving(ctx, name, "--upstream", up.url + "/v1", "--no-access-log") as server,
@@ -751,10 +752,18 @@ ABUSES: dict[str, Callable[[_Context], Figures]] = {
 
 
 def run_abuse(
-    name: str, logdir: Path, *, quick: bool = True, server_path: str | None = None
+    name: str,
+    logdir: Path,
+    *,
+    quick: bool = True,
+    server_path: str | None = None,
+    streams: int | None = None,
 ) -> Figures:
-    """Run one abuse (a key of :data:`ABUSES`) and return its figures."""
-    return ABUSES[name](_Context(logdir, quick, server_path))
+    """Run one abuse (a key of :data:`ABUSES`) and return its figures.
+
+    ``streams`` overrides the number of streams of the ``conn-reuse-*`` abuses.
+    """
+    return ABUSES[name](_Context(logdir, quick, server_path, streams))
 
 
 def main(argv: list[str] | None = None) -> int:
