@@ -284,7 +284,7 @@ def test_a_gzip_bomb_error_body_is_read_to_64_kib_of_decoded_text() -> None:
 
 def test_gzip_bomb_slices_of_the_attack_run(tmp_path: Path) -> None:
     for name in ("gzip-bomb-error", "gzip-bomb-sse"):
-        figures = attack.run_abuse(name, tmp_path)  # 256 MiB inflated, through the real command
+        figures = attack.run_abuse(name, tmp_path)  # 128 MiB inflated, through the real command
         assert figures.problems == []
         assert (figures.five_xx, figures.hangs) == (0, 0)
         assert figures.peak_rss_mb < 160, figures.line()  # about 50 idle; the SSE line limit 16

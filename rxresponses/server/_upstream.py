@@ -550,11 +550,13 @@ class _Body:
         redact: Redactor,
         deadline: float | None,
         deadline_seconds: float,
+        read_timeout: float,
     ) -> None:
         self._response = response
         self._redact = redact
         self._deadline = deadline
         self._deadline_seconds = deadline_seconds
+        self._read_timeout = read_timeout
         self._raw, self._encoding = _raw_body(response)
         self._inflater: _Inflater | None = None
         self._tail = b"\n"
@@ -587,9 +589,11 @@ class _Body:
 
     def _watch(self, piece: bytes) -> None:
         """Notice ``data: [DONE]`` (also when split between two pieces)."""
-        if not self._done_seen and (b"DONE]" in self._tail + piece[:8] or b"[DONE]" in piece):
+        if self._done_seen:
+            return
+        if b"[DONE]" in piece or b"DONE]" in self._tail + piece[:6]:
             self._done_seen = _DONE_LINE.search(self._tail + piece) is not None
-        self._tail = (self._tail + piece[-16:])[-16:]
+        self._tail = piece[-16:] if len(piece) >= 16 else (self._tail + piece)[-16:]
 
     async def _next_raw(self) -> bytes | None:
         if self._done_seen:  # the rest is read by a task a cancelled reader does not abort
@@ -600,14 +604,24 @@ class _Body:
             return chunk
         if self._deadline is None:
             return await self._raw_step()
+        now = asyncio.get_running_loop().time()
+        if now >= self._deadline:
+            raise self._expired()
+        if self._deadline - now > self._read_timeout:
+            # httpx ends this read (data or its read timeout) before the deadline: no timer,
+            # which would cost more than the read itself on a fast stream.
+            return await self._raw_step()
         try:
             async with asyncio.timeout_at(self._deadline):
                 return await self._raw_step()
         except TimeoutError:
-            raise UpstreamTimeout(
-                f"the upstream stream did not end within {self._deadline_seconds:g} s "
-                "(--upstream-deadline)"
-            ) from None
+            raise self._expired() from None
+
+    def _expired(self) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"the upstream stream did not end within {self._deadline_seconds:g} s "
+            "(--upstream-deadline)"
+        )
 
     async def _raw_step(self) -> bytes | None:
         try:
@@ -829,7 +843,9 @@ class HttpUpstream(Upstream):
                 body=_completion_body(response, redact),
                 _close=response.aclose,
             )
-        body = _Body(response, redact, deadline, self._deadline or 0.0)
+        body = _Body(
+            response, redact, deadline, self._deadline or 0.0, self._config.upstream_timeout
+        )
         return UpstreamReply(response.status_code, body=body, _close=body.aclose)
 
     async def models(

@@ -24,9 +24,10 @@ The abuses:
   mid-stream error chunk; the server logs everything at DEBUG. ``leaks`` counts (secret, encoding)
   pairs found in any byte a client got or any log line.
 * ``gzip-bomb-error`` / ``gzip-bomb-sse``: a gzip error body, and a gzip SSE body (one endless
-  ``data:`` line), each inflating to 1 GiB (256 MiB with ``--quick``).
+  ``data:`` line), each inflating to 1 GiB (128 MiB with ``--quick``).
 * ``dripping`` / ``comment-only``: an upstream that sends a first delta, then one byte every
-  0.2 s, or ``: keepalive`` comments, forever; the server runs with ``--upstream-deadline 2``.
+  0.2 s, or ``: keepalive`` comments, forever; the server runs with ``--upstream-deadline 2``
+  (1 with ``--quick``).
 * ``nested-error``: error bodies of 100,000 ``[`` (and ``{"error":`` nested 50,000 deep).
 * ``conn-reuse-same-write`` / ``conn-reuse-after``: 1,000 sequential streams (100 with
   ``--quick``) whose chunked body ends in the same write as ``data: [DONE]``, or 1 ms later; then
@@ -530,7 +531,7 @@ def abuse_key_echo(ctx: _Context) -> Figures:
 
 
 def _bomb_size(ctx: _Context) -> int:
-    return (256 if ctx.quick else 1024) << 20
+    return (128 if ctx.quick else 1024) << 20
 
 
 def abuse_gzip_bomb_error(ctx: _Context) -> Figures:
@@ -593,7 +594,7 @@ def _slow_abuse(ctx: _Context, name: str, drip: Callable[[Conn], Any]) -> Figure
         await conn.send(chunk("Hello"))
         await drip(conn)
 
-    deadline = 2.0
+    deadline = 1.0 if ctx.quick else 2.0
     slowest = 0.0
     with (
         LoopbackServer(upstream) as up,
