@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,6 +183,28 @@ def test_a_client_that_leaves_still_closes_the_upstream_connection() -> None:
                 if "output_text.delta" in line:
                     break
         assert wait_until(lambda: up.open_connections == 0, 5)
+
+
+def test_an_upstream_that_never_ends_its_body_after_done_is_closed_within_a_second() -> None:
+    async def upstream(request: Request, conn: Conn) -> bool:
+        await conn.head()
+        await conn.send(_chunk("Hello") + _chunk(None, "stop") + b"data: [DONE]\n\n")
+        await conn.stall(20)  # no last chunk: the body never ends
+        return True
+
+    with (
+        LoopbackServer(upstream) as up,
+        BackgroundServer(create_app(ServerConfig(upstream=up.url + "/v1"))) as proxy,
+        httpx.Client(timeout=10) as client,
+    ):
+        for stream in (True, False):
+            started = time.monotonic()
+            body = {"model": "m", "input": "hi", "stream": stream}
+            answer = client.post(proxy.url + "/v1/responses", json=body)
+            assert time.monotonic() - started < 3  # the answer did not wait for the drain
+            assert "completed" in answer.text
+            # The drain gives up after 1 s (64 KiB) and closes the connection.
+            assert wait_until(lambda: up.open_connections == 0, 5)
 
 
 @pytest.mark.parametrize("name", ["conn-reuse-same-write", "conn-reuse-after"])

@@ -597,10 +597,10 @@ class _Body:
 
     async def _next_raw(self) -> bytes | None:
         if self._done_seen:  # the rest is read by a task a cancelled reader does not abort
-            if self._read is None:
-                self._read = asyncio.ensure_future(self._raw_step())
-            chunk = await asyncio.shield(self._read)
-            self._read = None
+            read = self._shared_read()
+            chunk = await asyncio.shield(read)
+            if self._read is read:
+                self._read = None
             return chunk
         if self._deadline is None:
             return await self._raw_step()
@@ -622,6 +622,12 @@ class _Body:
             f"the upstream stream did not end within {self._deadline_seconds:g} s "
             "(--upstream-deadline)"
         )
+
+    def _shared_read(self) -> asyncio.Future[bytes | None]:
+        """The read in flight (the reader's and :meth:`aclose`'s drain share it), or a new one."""
+        if self._read is None:
+            self._read = asyncio.ensure_future(self._raw_step())
+        return self._read
 
     async def _raw_step(self) -> bytes | None:
         try:
@@ -656,10 +662,10 @@ class _Body:
     async def _drain(self) -> None:
         total = 0
         while total <= _DRAIN_BYTES:
-            if self._read is None:
-                self._read = asyncio.ensure_future(self._raw_step())
-            chunk = await self._read
-            self._read = None
+            read = self._shared_read()
+            chunk = await read
+            if self._read is read:
+                self._read = None
             if chunk is None:
                 self._ended = True
                 return
