@@ -222,14 +222,15 @@ def test_sequential_streams_reuse_upstream_connections(tmp_path: Path, name: str
 # -- 4. slow and hostile upstreams ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("drip", ["comments", "bytes"])
+@pytest.mark.parametrize("drip", ["comments", "bytes", "silence"])
 def test_the_upstream_deadline_ends_a_dripping_stream(drip: str) -> None:
     async def upstream(request: Request, conn: Conn) -> None:
         await conn.head()
         await conn.send(_chunk("Hello"))
         frame = _chunk(" more")
         for i in range(200):  # 20 s at most
-            await conn.send(b": keepalive\n\n" if drip == "comments" else frame[i : i + 1])
+            if drip != "silence":
+                await conn.send(b": keepalive\n\n" if drip == "comments" else frame[i : i + 1])
             await asyncio.sleep(0.1)
 
     with LoopbackServer(upstream) as up:

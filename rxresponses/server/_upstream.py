@@ -550,13 +550,14 @@ class _Body:
         redact: Redactor,
         deadline: float | None,
         deadline_seconds: float,
-        read_timeout: float,
     ) -> None:
         self._response = response
         self._redact = redact
         self._deadline = deadline
         self._deadline_seconds = deadline_seconds
-        self._read_timeout = read_timeout
+        self._timer: asyncio.TimerHandle | None = None
+        self._past_deadline = False
+        self._reading: asyncio.Task[Any] | None = None
         self._raw, self._encoding = _raw_body(response)
         self._inflater: _Inflater | None = None
         self._tail = b"\n"
@@ -604,18 +605,28 @@ class _Body:
             return chunk
         if self._deadline is None:
             return await self._raw_step()
-        now = asyncio.get_running_loop().time()
-        if now >= self._deadline:
+        if self._timer is None:
+            # One timer for the whole stream (a timer per read cost more than a read): when it
+            # fires during a read, it cancels the reading task, and the read fails with
+            # UpstreamTimeout; between two reads, the next read does.
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(self._deadline, self._on_deadline)
+        if self._past_deadline:
             raise self._expired()
-        if self._deadline - now > self._read_timeout:
-            # httpx ends this read (data or its read timeout) before the deadline: no timer,
-            # which would cost more than the read itself on a fast stream.
-            return await self._raw_step()
+        task = self._reading = asyncio.current_task()
         try:
-            async with asyncio.timeout_at(self._deadline):
-                return await self._raw_step()
-        except TimeoutError:
-            raise self._expired() from None
+            return await self._raw_step()
+        except asyncio.CancelledError:
+            if self._past_deadline and task is not None and task.uncancel() == 0:
+                raise self._expired() from None
+            raise  # (someone else's cancellation too)
+        finally:
+            self._reading = None
+
+    def _on_deadline(self) -> None:
+        self._past_deadline = True
+        if self._reading is not None:
+            self._reading.cancel()
 
     def _expired(self) -> UpstreamTimeout:
         return UpstreamTimeout(
@@ -644,6 +655,8 @@ class _Body:
         await asyncio.shield(self._closing)
 
     async def _finish(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         try:
             if self._done_seen and not self._ended:
                 # Too slow or broken: then the connection is closed, which is all that is lost.
@@ -849,9 +862,7 @@ class HttpUpstream(Upstream):
                 body=_completion_body(response, redact),
                 _close=response.aclose,
             )
-        body = _Body(
-            response, redact, deadline, self._deadline or 0.0, self._config.upstream_timeout
-        )
+        body = _Body(response, redact, deadline, self._deadline or 0.0)
         return UpstreamReply(response.status_code, body=body, _close=body.aclose)
 
     async def models(
