@@ -9,6 +9,10 @@ everything the process prints and answers is searched for the keys:
   (``--api-key-env``) reach the upstream, and never the process's stdout/stderr nor any response
   body, for 401 (JSON), 500 (HTML), a stream cut mid-frame, a success, streaming or not, and
   ``/v1/models``;
+* the keys and the upstream URL's credentials are masked in every encoding an upstream may echo
+  them in (JSON ``\\u`` escapes, percent-encoding, HTML references, base64/Basic), in bodies,
+  headers logged by httpcore at DEBUG, a successful model list and mid-stream error chunks (the
+  ``key-echo`` slice of ``tests/fuzz/attack_upstream.py``);
 * the default bind is 127.0.0.1 only (read from the kernel's socket table);
 * the request size limit holds over real HTTP for a declared length, a chunked body and a gzip
   bomb, without the process's memory growing by the bomb's size.
@@ -16,8 +20,10 @@ everything the process prints and answers is searched for the keys:
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+import logging
 import os
 import signal
 import socket
@@ -32,6 +38,11 @@ from typing import Any
 import httpx
 import pytest
 
+from rxresponses.server import ServerConfig, create_app
+from rxresponses.server._upstream import Redactor
+from rxresponses.server.testing import BackgroundServer
+
+from .fuzz import attack_upstream as attack
 from .fuzz.loopback import Conn, LoopbackServer, Request
 
 pytest.importorskip("starlette")
@@ -237,6 +248,86 @@ def test_a_key_echoed_in_a_mid_stream_error_chunk_is_redacted() -> None:
             text = client.post(proxy.url + "/v1/responses", json=body).text
             assert "Invalid key" in text
             assert SECRET not in text
+
+
+# -- every encoding, URL credentials, the attack run's key-echo slice ---------------------------
+
+KEY = "sk-live-ABCdef123456"
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        "sk-live-ABCdef123456",
+        "\\u0073\\u006b-live-ABCdef123456",
+        "\\u0073\\u006B\\u002d\\u006c\\u0069\\u0076\\u0065\\u002d\\u0041\\u0042\\u0043"
+        "\\u0064\\u0065\\u0066\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036",
+        "sk%2Dlive%2dABCdef123456",
+        "%73%6B%2D%6C%69%76%65%2D%41%42%43%64%65%66%31%32%33%34%35%36",
+        "s&#107;-live-ABC&#x64;ef123456",
+        "c2stbGl2ZS1BQkNkZWYxMjM0NTY",  # base64
+        "s\\u006b%2dlive-ABCdef123456",  # mixed
+    ],
+)
+def test_the_redactor_masks_every_encoding(echoed: str) -> None:
+    redact = Redactor([KEY])
+    assert redact(f"key was <{echoed}>!") == "key was <***>!"
+
+
+def test_the_redactor_masks_json_by_value() -> None:
+    redact = Redactor([KEY, "user-name:pass-word"])
+    body = b'{"data": [{"id": "m", "owned_by": "\\u0073k-live-ABCdef123456"}], "\\/": "x"}'
+    assert json.loads(redact.json_bytes(body)) == {
+        "data": [{"id": "m", "owned_by": "***"}],
+        "/": "x",
+    }
+    basic = base64.b64encode(b"user-name:pass-word").decode()
+    assert redact(f"Authorization: Basic {basic}") == "Authorization: Basic ***"
+    assert redact("short and unrelated text stays") == "short and unrelated text stays"
+
+
+def test_url_credentials_are_sent_as_basic_and_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    user, password = "proxy-user", "proxy-password-1"
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    async def echo(request: Request, conn: Conn) -> None:
+        auth = request.headers.get("authorization", "")
+        body = json.dumps({"error": {"message": f"bad {auth}", "code": "x"}}).encode()
+        headers = {"content-type": "application/json", "x-echo": auth}
+        await conn.head(401, headers, framing="length", length=len(body))
+        await conn.send(body)
+
+    caplog.set_level(logging.DEBUG)
+    with LoopbackServer(echo) as up:
+        upstream = up.url.replace("//", f"//{user}:{password}@") + "/v1"
+        with (
+            BackgroundServer(create_app(ServerConfig(upstream=upstream))) as proxy,
+            httpx.Client(timeout=20) as client,
+        ):
+            texts = [
+                client.post(
+                    proxy.url + "/v1/responses", json={"model": "m", "input": "x", "stream": s}
+                ).text
+                for s in (True, False)
+            ]
+            texts.append(client.get(proxy.url + "/v1/models").text)
+    assert [r.headers["authorization"] for r in up.requests] == [f"Basic {basic}"] * 3
+    assert ["bad ***" in text for text in texts] == [True, True, True]
+    assert "HTTP Request: POST http://127.0.0.1" in caplog.text  # httpx's line, no credentials
+    assert "x-echo" in caplog.text  # httpcore logged the echoing header, masked
+    for secret in (password, f"{user}:{password}", basic):
+        assert all(secret not in text for text in texts)
+        assert secret not in caplog.text
+        assert all(secret not in str(r.args) for r in caplog.records)
+
+
+def test_key_echo_slice_of_the_attack_run(tmp_path: Path) -> None:
+    figures = attack.run_abuse("key-echo", tmp_path)
+    assert figures.problems == []
+    assert (figures.five_xx, figures.hangs, figures.extra["leaks"]) == (0, 0, 0)
+    assert figures.extra["masked"] > 100  # the echoes were there, and masked
 
 
 # -- bind and limits -------------------------------------------------------------------------------

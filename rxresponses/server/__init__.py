@@ -26,7 +26,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .config import DEFAULT_MAX_BODY_BYTES, ConfigError, ServerConfig
+from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_DEADLINE, ConfigError, ServerConfig
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -110,6 +110,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long the upstream may stay silent before the request fails (default: 600)",
     )
     parser.add_argument(
+        "--upstream-deadline",
+        type=float,
+        default=DEFAULT_UPSTREAM_DEADLINE,
+        metavar="SECONDS",
+        help="most time one upstream call may take in all, however steadily the upstream keeps "
+        "sending; then the stream ends with response.failed (default: "
+        f"{DEFAULT_UPSTREAM_DEADLINE:g}, 0: no deadline)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
         default="info",
@@ -130,6 +139,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         system_role=args.system_role,
         max_tokens_field=args.max_tokens_field,
         upstream_timeout=args.upstream_timeout,
+        upstream_deadline=args.upstream_deadline,
     )
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_UPSTREAM_DEADLINE",
     "ENV_PREFIX",
     "ConfigError",
     "Secret",
@@ -27,6 +28,8 @@ __all__ = [
 
 #: Default request body limit: 8 MiB (a long Codex session is a few hundred KiB).
 DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+#: Default total deadline of one upstream call: 1 hour (see ``ServerConfig.upstream_deadline``).
+DEFAULT_UPSTREAM_DEADLINE: Final = 3600.0
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
@@ -77,6 +80,11 @@ class ServerConfig:
         upstream_timeout: Seconds the upstream may stay silent (connect, or between two reads)
             before the request fails.
         max_connections: Size of the upstream connection pool (per process).
+        upstream_deadline: Seconds one upstream call may take in all, from sending the request to
+            the end of the stream, however steadily the upstream keeps sending (a dripping or
+            comment-only upstream); past it the stream ends with ``error`` +
+            ``response.failed`` carrying what arrived. ``0`` turns it off. The default, one hour,
+            is far beyond any single model answer and still bounds what a stuck upstream holds.
     """
 
     upstream: str | None = None
@@ -87,6 +95,7 @@ class ServerConfig:
     max_tokens_field: MaxTokensField = "max_tokens"
     upstream_timeout: float = 600.0
     max_connections: int = 1000
+    upstream_deadline: float = DEFAULT_UPSTREAM_DEADLINE
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -104,6 +113,8 @@ class ServerConfig:
             raise ConfigError("scripted_delay must not be negative")
         if self.upstream_timeout <= 0:
             raise ConfigError("upstream_timeout must be positive")
+        if not self.upstream_deadline >= 0:  # (also refuses NaN)
+            raise ConfigError("upstream_deadline must not be negative (0 turns it off)")
         if self.max_connections <= 0:
             raise ConfigError("max_connections must be positive")
         if self.system_role not in ("system", "developer"):
@@ -157,6 +168,7 @@ class ServerConfig:
             f"{ENV_PREFIX}MAX_TOKENS_FIELD": self.max_tokens_field,
             f"{ENV_PREFIX}UPSTREAM_TIMEOUT": repr(self.upstream_timeout),
             f"{ENV_PREFIX}MAX_CONNECTIONS": str(self.max_connections),
+            f"{ENV_PREFIX}UPSTREAM_DEADLINE": repr(self.upstream_deadline),
             f"{ENV_PREFIX}UPSTREAM": self.upstream or "",
             f"{ENV_PREFIX}API_KEY_ENV": self.api_key_env or "",
         }
@@ -168,7 +180,7 @@ class ServerConfig:
         ``RXRESPONSES_UPSTREAM``, ``RXRESPONSES_API_KEY_ENV``, ``RXRESPONSES_MAX_BODY_BYTES``,
         ``RXRESPONSES_SCRIPTED_DELAY_MS``, ``RXRESPONSES_SYSTEM_ROLE``,
         ``RXRESPONSES_MAX_TOKENS_FIELD``, ``RXRESPONSES_UPSTREAM_TIMEOUT`` (seconds),
-        ``RXRESPONSES_MAX_CONNECTIONS``.
+        ``RXRESPONSES_MAX_CONNECTIONS``, ``RXRESPONSES_UPSTREAM_DEADLINE`` (seconds, 0: off).
         """
         env = os.environ if environ is None else environ
 
@@ -202,6 +214,8 @@ class ServerConfig:
             kwargs["upstream_timeout"] = timeout
         if (conns := number("MAX_CONNECTIONS", int)) is not None:
             kwargs["max_connections"] = conns
+        if (deadline := number("UPSTREAM_DEADLINE", float)) is not None:
+            kwargs["upstream_deadline"] = deadline
         return cls(**kwargs)  # type: ignore[arg-type]
 
 
