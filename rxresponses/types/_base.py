@@ -22,7 +22,7 @@ from typing import Any, Final, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["WIRE", "WireModel", "buildable_post_init", "to_dict", "to_json"]
+__all__ = ["WIRE", "WireModel", "buildable_post_init", "set_display_hook", "to_dict", "to_json"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -48,15 +48,13 @@ class WireModel(BaseModel):
 
     def _repr_html_(self) -> str | None:
         """Jupyter's HTML view (see :mod:`rxresponses.sinks.notebook`)."""
-        from ..sinks.notebook import repr_html
-
-        return repr_html(self)
+        hook = _DISPLAY_HOOKS.get("html")
+        return None if hook is None else hook(self)
 
     def _repr_markdown_(self) -> str | None:
         """Jupyter's Markdown view (see :mod:`rxresponses.sinks.notebook`)."""
-        from ..sinks.notebook import repr_markdown
-
-        return repr_markdown(self)
+        hook = _DISPLAY_HOOKS.get("markdown")
+        return None if hook is None else hook(self)
 
     @classmethod
     def trusted(cls, values: dict[str, Any]) -> Self:
@@ -113,6 +111,20 @@ class WireModel(BaseModel):
         _set_extra(obj, {})
         _set_private(obj, None)
         return obj
+
+
+#: Jupyter display of every model, by format (``"html"``, ``"markdown"``): late-bound, so the
+#: types import nothing from the layers above them. :mod:`rxresponses.sinks.notebook` registers
+#: its renderers when it is imported, and ``import rxresponses`` imports it.
+_DISPLAY_HOOKS: dict[str, Callable[[BaseModel], str | None]] = {}
+
+
+def set_display_hook(kind: str, hook: Callable[[BaseModel], str | None]) -> None:
+    """Make ``hook`` render every rxresponses model in Jupyter as ``kind`` (``"html"`` or
+    ``"markdown"``); it returns ``None`` for the plain repr."""
+    if kind not in ("html", "markdown"):
+        raise ValueError(f"unknown display kind {kind!r}")
+    _DISPLAY_HOOKS[kind] = hook
 
 
 _BUILDABLE = "_rxresponses_buildable"
