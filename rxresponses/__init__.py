@@ -36,6 +36,7 @@ from .operators import (
 )
 from .operators._final import ResponseAccumulator
 from .pipelines import chat_sse_to_responses, chat_to_responses, responses_sse_to_events
+from .sinks import notebook as _notebook  # noqa: F401  (registers the display of every model)
 from .sources import from_bytes, from_file, from_httpx, from_httpx_async
 from .sse import SSEDecoder, SSEMessage, encode_event
 from .types import Response, ResponseStreamEvent, parse_event

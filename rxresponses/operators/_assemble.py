@@ -29,6 +29,7 @@ from typing import Any
 from reactivex import Observable, abc
 
 from ..errors import PipelineError, RxResponsesError
+from ..types._compat import set_field
 from ..types.events import (
     ResponseCompletedEvent,
     ResponseContentPartDoneEvent,
@@ -247,10 +248,9 @@ class Assembler:
         """Number and fold one per-token delta event (a class that declares ``output_index`` and
         ``sequence_number``) once the stream has started; return it. What :meth:`handle` does
         with such an event, minus the dispatch: the fused pipeline's fast lane calls it directly.
-        Fields are set the way pydantic's ``__setattr__`` sets them (the ``__dict__`` entry and
-        ``__pydantic_fields_set__``), without its dispatch."""
-        fields = event.__dict__
-        index = fields.get("output_index")
+        Fields are set without pydantic's ``__setattr__`` dispatch (see
+        :func:`~rxresponses.types._compat.set_field`)."""
+        index = getattr(event, "output_index", None)
         if index is None:  # built with model_construct() and no output_index
             return self._forward(event)
         dense = self._indexes.get(index)
@@ -258,10 +258,9 @@ class Assembler:
             dense = self._indexes[index] = len(self._indexes)
         if dense != index:
             event.output_index = dense
-        if fields.get("type") not in _DELTA_KINDS:
+        if event.type not in _DELTA_KINDS:
             self._track(event, dense)
-        fields["sequence_number"] = self._seq
-        event.__pydantic_fields_set__.add("sequence_number")
+        set_field(event, "sequence_number", self._seq)
         self._seq += 1
         self._acc.handle(event)
         return event
@@ -278,12 +277,11 @@ class Assembler:
         dense = event.output_index
 
         def forward(delta: Any) -> Any:
-            fields = delta.__dict__
             if dense != index:
-                fields["output_index"] = dense
-            fields["sequence_number"] = self._seq
+                set_field(delta, "output_index", dense)
+            set_field(delta, "sequence_number", self._seq)
             self._seq += 1
-            append(fields["delta"])
+            append(delta.delta)
             return delta
 
         return forward

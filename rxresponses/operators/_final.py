@@ -25,15 +25,14 @@ the one deep copy (see :class:`ResponseAccumulator`).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
 from reactivex import Observable, abc
 
 from ..errors import RxResponsesError
-from ..types._base import _new, _set_dict, _set_extra, _set_fields_set, _set_private
+from ..types._compat import deep_copy, deep_copy_with, replace_value, set_field
+from ..types._compat import shallow_copy as _shallow
 from ..types.response import Logprob, Response, ResponseError
 
 __all__ = ["Fragments", "ResponseAccumulator", "final_response"]
@@ -126,121 +125,8 @@ _ITEM_DONES = {
 
 
 def _copy(model: Any) -> Any:
-    """``model.model_copy(deep=True)``, done structurally (see :func:`_deep`)."""
-    return _deep(model, {})
-
-
-_ATOMS = frozenset({str, int, float, bool, type(None)})
-
-
-def _deep(value: Any, memo: dict[int, Any]) -> Any:
-    """A deep copy of what models hold (models, lists, dicts, scalars), equal to what
-    :func:`copy.deepcopy` makes (shared references stay shared, through ``memo``), without its
-    generic dispatch: :meth:`ResponseAccumulator.result` copies every item, and deepcopy was the
-    biggest per-stream cost. Anything else goes to :func:`copy.deepcopy`. The originals are alive
-    throughout (the caller holds the root), so ``id`` keys cannot be reused mid-copy."""
-    cls = type(value)
-    if cls in _ATOMS:
-        return value
-    done = memo.get(id(value))
-    if done is not None:
-        return done
-    out: Any
-    atoms = _ATOMS
-    if cls is list:
-        out = memo[id(value)] = []
-        out.extend(v if type(v) in atoms else _deep(v, memo) for v in value)
-    elif cls is dict:
-        out = memo[id(value)] = {}
-        for k, v in value.items():
-            if type(k) not in atoms:
-                k = _deep(k, memo)
-            out[k] = v if type(v) in atoms else _deep(v, memo)
-    elif (_PLAIN_CLASSES.get(cls) or _plain_class(cls)) and _no_private(value):
-        out = _deep_model(value, memo, _NO_UPDATE)
-    else:
-        return copy.deepcopy(value, memo)
-    return out
-
-
-_NO_UPDATE: dict[str, Any] = {}
-
-
-def _deep_model(value: Any, memo: dict[int, Any], update: dict[str, Any]) -> Any:
-    """``value.model_copy(update=update, deep=True)`` for a :func:`_plain` model, field by field
-    (what BaseModel.__deepcopy__ does): the fields named in ``update`` (declared fields, never
-    extras) are set to its values, not copied, and count as set."""
-    out = memo[id(value)] = _new(type(value))
-    atoms = _ATOMS
-    fields = {}
-    for k, v in value.__dict__.items():
-        if type(v) not in atoms and k not in update:
-            v = _deep(v, memo)
-        fields[k] = v
-    extra = value.__pydantic_extra__
-    if extra:
-        extra = _deep(extra, memo)
-    elif extra is not None:
-        extra = {}
-    fields_set = set(value.__pydantic_fields_set__)
-    if update:
-        fields.update(update)
-        fields_set.update(update)
-    _set_dict(out, fields)
-    _set_extra(out, extra)
-    _set_fields_set(out, fields_set)
-    _set_private(out, None)
-    return out
-
-
-#: Per class: whether it is a pydantic model that keeps BaseModel's ``__copy__`` and
-#: ``__deepcopy__`` (see :func:`_plain`).
-_PLAIN_CLASSES: dict[type, bool] = {}
-
-
-def _plain_class(cls: type) -> bool:
-    plain = _PLAIN_CLASSES[cls] = (
-        issubclass(cls, BaseModel)
-        and cls.__copy__ is BaseModel.__copy__
-        and cls.__deepcopy__ is BaseModel.__deepcopy__
-    )
-    return plain
-
-
-def _no_private(value: Any) -> bool:
-    return getattr(value, "__pydantic_private__", None) is None
-
-
-def _plain(value: Any) -> bool:
-    """Whether ``value`` is copied field by field: a pydantic model whose class keeps
-    BaseModel's ``__copy__`` and ``__deepcopy__``, without private attributes."""
-    cls = type(value)
-    return (_PLAIN_CLASSES.get(cls) or _plain_class(cls)) and _no_private(value)
-
-
-def _shallow(value: Any) -> Any:
-    """A shallow copy: ``model_copy()`` for a model (its own ``__dict__``, extras and set of
-    fields, the values in them shared), ``value[:]`` for a list, :func:`copy.copy` otherwise."""
-    if type(value) is list:
-        return value[:]
-    if _plain(value):
-        out = _new(type(value))
-        extra = value.__pydantic_extra__
-        _set_dict(out, value.__dict__.copy())
-        _set_extra(out, None if extra is None else extra.copy())
-        _set_fields_set(out, value.__pydantic_fields_set__.copy())
-        _set_private(out, None)
-        return out
-    return copy.copy(value)
-
-
-def _with_output(base: Any, output: list[Any]) -> Any:
-    """``base.model_copy(update={"output": output}, deep=True)``: every field but ``output``
-    deep-copied (one memo, so shared references stay shared), ``output`` set to ``output``."""
-    update = {"output": output}
-    if _plain(base) and "output" in base.__dict__:
-        return _deep_model(base, {}, update)
-    return base.model_copy(update=update, deep=True)
+    """``model.model_copy(deep=True)`` (see :func:`~rxresponses.types._compat.deep_copy`)."""
+    return deep_copy(model)
 
 
 def _copy_item(item: Any) -> Any:
@@ -250,13 +136,11 @@ def _copy_item(item: Any) -> Any:
     part twice): the copies keep them apart, as the copies made when they were placed did.
     """
     memo: dict[int, Any] = {}
-    fields = getattr(item, "__dict__", None) or _NO_UPDATE
-    extra = getattr(item, "__pydantic_extra__", None) or _NO_UPDATE
     for attr in ("content", "summary"):
-        parts = fields.get(attr, extra.get(attr))
+        parts = getattr(item, attr, None)
         if type(parts) is list and id(parts) not in memo:
             memo[id(parts)] = [_copy(part) for part in parts]
-    return _deep(item, memo)
+    return deep_copy(item, memo)
 
 
 def _logprobs(entries: list[Any]) -> list[Logprob]:
@@ -478,14 +362,7 @@ class ResponseAccumulator:
         if id(value) in self._owned:
             return value
         mine = self._adopt(_shallow(value))
-        fields = getattr(owner, "__dict__", None)
-        extra = getattr(owner, "__pydantic_extra__", None)
-        if fields is not None and attr in fields:
-            fields[attr] = mine
-        elif extra is not None and attr in extra:
-            extra[attr] = mine
-        else:
-            setattr(owner, attr, mine)
+        replace_value(owner, attr, mine)
         return mine
 
     # ``family`` is ``"content"`` or ``"summary"``: the item attribute that holds the parts.
@@ -547,8 +424,7 @@ class ResponseAccumulator:
                 if base is None:
                     base = Response(id="", created_at=0, model="", status="in_progress", output=[])
                 response: Response = _shallow(base)
-                response.__dict__["output"] = output
-                response.__pydantic_fields_set__.add("output")
+                set_field(response, "output", output)
                 return response
         # Copy by position (gaps included: a resumed or out-of-order stream may lack an index),
         # so the buffers keyed by output_index land on their own item; drop the gaps after.
@@ -578,7 +454,7 @@ class ResponseAccumulator:
         base = self._response
         if base is None:
             base = Response(id="", created_at=0, model="", status="in_progress", output=[])
-        response = _with_output(base, output)
+        response = deep_copy_with(base, {"output": output})
         if self.terminal is None and self.error is not None and response.status == "in_progress":
             response.status = "failed"
             response.error = _copy(self.error)

@@ -587,7 +587,7 @@ def _map_logprobs(entries: list[Any]) -> list[dict[str, Any]]:
 def _map_usage(usage: Any) -> ResponseUsage:
     prompt_details = usage.prompt_tokens_details or {}
     completion_details = usage.completion_tokens_details or {}
-    extra = usage.__pydantic_extra__ or {}
+    extra = usage.model_extra or {}
     cached = prompt_details.get("cached_tokens")
     if cached is None:
         cached = extra.get("prompt_cache_hit_tokens")  # DeepSeek

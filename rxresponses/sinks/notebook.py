@@ -1,8 +1,9 @@
 """Jupyter display: readable HTML and Markdown for events, output items and ``Response``.
 
 Every rxresponses model has ``_repr_html_`` / ``_repr_markdown_`` (on
-:class:`~rxresponses.types._base.WireModel`) that delegate here, so evaluating an event or a
-``Response`` in a notebook shows:
+:class:`~rxresponses.types._base.WireModel`) that delegate here (this module registers itself with
+:func:`~rxresponses.types._base.set_display_hook` when imported, and ``import rxresponses`` imports
+it), so evaluating an event or a ``Response`` in a notebook shows:
 
 * a ``Response``: a compact table with its id, status, model, each output item summarised (text
   clipped, tool calls with their arguments) and the token usage;
@@ -24,6 +25,7 @@ from typing import Any
 from reactivex import abc
 
 from ..operators._final import ResponseAccumulator
+from ..types._base import set_display_hook
 from ..types.response import (
     Response,
     ResponseFunctionToolCall,
@@ -385,3 +387,7 @@ def _clip(text: str, limit: int = _CLIP, *, flatten: bool = True) -> str:
 
 def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+set_display_hook("html", repr_html)
+set_display_hook("markdown", repr_markdown)

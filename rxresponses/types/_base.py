@@ -22,7 +22,9 @@ from typing import Any, Final, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["WIRE", "WireModel", "buildable_post_init", "to_dict", "to_json"]
+from ._compat import make
+
+__all__ = ["WIRE", "WireModel", "buildable_post_init", "set_display_hook", "to_dict", "to_json"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -44,19 +46,17 @@ class WireModel(BaseModel):
     def model_post_init(self, context: Any, /) -> None:
         if context is None or not context.get("rxresponses_wire"):
             # Built in Python: every declared field counts as set, so it is dumped.
-            self.__pydantic_fields_set__.update(_field_names(type(self)))
+            self.model_fields_set.update(_field_names(type(self)))
 
     def _repr_html_(self) -> str | None:
         """Jupyter's HTML view (see :mod:`rxresponses.sinks.notebook`)."""
-        from ..sinks.notebook import repr_html
-
-        return repr_html(self)
+        hook = _DISPLAY_HOOKS.get("html")
+        return None if hook is None else hook(self)
 
     def _repr_markdown_(self) -> str | None:
         """Jupyter's Markdown view (see :mod:`rxresponses.sinks.notebook`)."""
-        from ..sinks.notebook import repr_markdown
-
-        return repr_markdown(self)
+        hook = _DISPLAY_HOOKS.get("markdown")
+        return None if hook is None else hook(self)
 
     @classmethod
     def trusted(cls, values: dict[str, Any]) -> Self:
@@ -67,13 +67,8 @@ class WireModel(BaseModel):
         builds itself; the tests hold its dumps equal to validated construction and valid against
         the official schema. Anything else should use the normal constructor.
         """
-        obj = _new(cls)  # ``cls.__new__`` is ``object.__new__``: BaseModel defines none
-        _set_dict(obj, values)
         names = _FIELD_NAMES.get(cls)
-        _set_fields_set(obj, set(names or _field_names(cls)))
-        _set_extra(obj, {})
-        _set_private(obj, None)
-        return obj
+        return make(cls, values, set(names or _field_names(cls)))
 
     @classmethod
     def build(cls, **values: Any) -> Self:
@@ -107,12 +102,21 @@ class WireModel(BaseModel):
                     names.discard(name)
                 else:
                     names.add(name)
-        obj = _new(cls)
-        _set_dict(obj, fields)
-        _set_fields_set(obj, names)
-        _set_extra(obj, {})
-        _set_private(obj, None)
-        return obj
+        return make(cls, fields, names)
+
+
+#: Jupyter display of every model, by format (``"html"``, ``"markdown"``): late-bound, so the
+#: types import nothing from the layers above them. :mod:`rxresponses.sinks.notebook` registers
+#: its renderers when it is imported, and ``import rxresponses`` imports it.
+_DISPLAY_HOOKS: dict[str, Callable[[BaseModel], str | None]] = {}
+
+
+def set_display_hook(kind: str, hook: Callable[[BaseModel], str | None]) -> None:
+    """Make ``hook`` render every rxresponses model in Jupyter as ``kind`` (``"html"`` or
+    ``"markdown"``); it returns ``None`` for the plain repr."""
+    if kind not in ("html", "markdown"):
+        raise ValueError(f"unknown display kind {kind!r}")
+    _DISPLAY_HOOKS[kind] = hook
 
 
 _BUILDABLE = "_rxresponses_buildable"
@@ -169,14 +173,6 @@ def _build_plan(cls: type[WireModel]) -> _BuildPlan:
     return plan
 
 
-# Bound once: trusted() runs for every delta event. BaseModel's instance state lives in four
-# slots; their descriptors' setters are what ``object.__setattr__`` ends up calling, minus the
-# attribute lookup (about a third of the cost of building a delta event).
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _FIELD_NAMES: dict[type[BaseModel], frozenset[str]] = {}
 
 

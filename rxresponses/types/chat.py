@@ -138,7 +138,7 @@ class ChatCompletionChunk(WireModel):
         """``usage``, or Groq's ``x_groq.usage`` when the top-level field is absent."""
         if self.usage is not None:
             return self.usage
-        extra = self.__pydantic_extra__
+        extra = self.model_extra
         x_groq = extra.get("x_groq") if extra else None
         if isinstance(x_groq, dict) and isinstance(x_groq.get("usage"), dict):
             return CompletionUsage.model_validate(x_groq["usage"], context=WIRE)

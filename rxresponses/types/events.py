@@ -202,10 +202,10 @@ class ResponseErrorEvent(WireModel):
     error: dict[str, Any] | None = None
 
     def model_post_init(self, context: Any, /) -> None:
-        given = set(self.__pydantic_fields_set__)
+        given = set(self.model_fields_set)
         super().model_post_init(context)
         if not _is_wire(context):
-            fields_set = self.__pydantic_fields_set__
+            fields_set = self.model_fields_set
             if self.error is None:
                 fields_set.discard("error")
             else:

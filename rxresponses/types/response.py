@@ -102,7 +102,7 @@ class SparseModel(WireModel):
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         if not _is_wire(context):
-            fields_set = self.__pydantic_fields_set__
+            fields_set = self.model_fields_set
             for name in self._sparse:
                 if getattr(self, name) is None:
                     fields_set.discard(name)
