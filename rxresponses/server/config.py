@@ -27,6 +27,12 @@ __all__ = [
 
 #: Default request body limit: 8 MiB (a long Codex session is a few hundred KiB).
 DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+#: Default bound on the streams in flight per process (see ``ServerConfig.max_concurrent_streams``).
+DEFAULT_MAX_CONCURRENT_STREAMS: Final = 256
+#: Upstream connections kept beyond the stream limit, for ``/v1/models`` (answered 503 beyond).
+MODELS_HEADROOM: Final = 16
+#: Default cap on the upstream bytes one response may read: 64 MiB.
+DEFAULT_MAX_STREAM_BYTES: Final = 64 * 1024 * 1024
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
@@ -76,7 +82,20 @@ class ServerConfig:
             Mistral...); OpenAI's reasoning models need ``max_completion_tokens``.
         upstream_timeout: Seconds the upstream may stay silent (connect, or between two reads)
             before the request fails.
-        max_connections: Size of the upstream connection pool (per process).
+        max_connections: Size of the upstream connection pool (per process); 0 (default) sizes it
+            to ``max_concurrent_streams`` + 16, so no request ever waits for a connection.
+        max_concurrent_streams: Most ``POST /v1/responses`` in flight per process (streamed or
+            not). One more is answered at once with 503, ``Retry-After: 1`` and an OpenAI-style
+            error body, instead of being queued. ``/v1/models`` has 16 more slots of its own.
+        max_stream_seconds: Longest a response may take, from the request to its last event
+            (0: no limit). When hit, the stream ends with ``error`` + ``response.failed`` naming
+            the limit, and the upstream request is closed.
+        max_stream_bytes: Most bytes of upstream body one response may read (0: no limit); when
+            hit, the same as ``max_stream_seconds``. It bounds the memory of an endless upstream.
+        keepalive_seconds: While nothing was sent for this long, a stream gets an SSE comment
+            (``: keep-alive``), so proxies do not cut a stream whose model is thinking (0: never).
+        client_body_timeout: Seconds a client has to send its whole request body; a slower one
+            gets 408.
     """
 
     upstream: str | None = None
@@ -86,7 +105,12 @@ class ServerConfig:
     system_role: SystemRole = "system"
     max_tokens_field: MaxTokensField = "max_tokens"
     upstream_timeout: float = 600.0
-    max_connections: int = 1000
+    max_connections: int = 0
+    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
+    max_stream_seconds: float = 3600.0
+    max_stream_bytes: int = DEFAULT_MAX_STREAM_BYTES
+    keepalive_seconds: float = 15.0
+    client_body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -104,8 +128,15 @@ class ServerConfig:
             raise ConfigError("scripted_delay must not be negative")
         if self.upstream_timeout <= 0:
             raise ConfigError("upstream_timeout must be positive")
-        if self.max_connections <= 0:
-            raise ConfigError("max_connections must be positive")
+        if self.max_connections < 0:
+            raise ConfigError("max_connections must not be negative")
+        if self.max_concurrent_streams <= 0:
+            raise ConfigError("max_concurrent_streams must be positive")
+        for name in ("max_stream_seconds", "max_stream_bytes", "keepalive_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative (0 turns it off)")
+        if self.client_body_timeout <= 0:
+            raise ConfigError("client_body_timeout must be positive")
         if self.system_role not in ("system", "developer"):
             raise ConfigError(
                 f"system_role must be 'system' or 'developer', not {self.system_role!r}"
@@ -115,6 +146,11 @@ class ServerConfig:
                 "max_tokens_field must be 'max_tokens' or 'max_completion_tokens', "
                 f"not {self.max_tokens_field!r}"
             )
+
+    @property
+    def pool_size(self) -> int:
+        """Upstream connections per process: ``max_connections``, else streams + 16."""
+        return self.max_connections or self.max_concurrent_streams + MODELS_HEADROOM
 
     @property
     def chat_completions_url(self) -> str | None:
@@ -157,6 +193,11 @@ class ServerConfig:
             f"{ENV_PREFIX}MAX_TOKENS_FIELD": self.max_tokens_field,
             f"{ENV_PREFIX}UPSTREAM_TIMEOUT": repr(self.upstream_timeout),
             f"{ENV_PREFIX}MAX_CONNECTIONS": str(self.max_connections),
+            f"{ENV_PREFIX}MAX_CONCURRENT_STREAMS": str(self.max_concurrent_streams),
+            f"{ENV_PREFIX}MAX_STREAM_SECONDS": repr(self.max_stream_seconds),
+            f"{ENV_PREFIX}MAX_STREAM_BYTES": str(self.max_stream_bytes),
+            f"{ENV_PREFIX}KEEPALIVE_SECONDS": repr(self.keepalive_seconds),
+            f"{ENV_PREFIX}CLIENT_BODY_TIMEOUT": repr(self.client_body_timeout),
             f"{ENV_PREFIX}UPSTREAM": self.upstream or "",
             f"{ENV_PREFIX}API_KEY_ENV": self.api_key_env or "",
         }
@@ -168,7 +209,9 @@ class ServerConfig:
         ``RXRESPONSES_UPSTREAM``, ``RXRESPONSES_API_KEY_ENV``, ``RXRESPONSES_MAX_BODY_BYTES``,
         ``RXRESPONSES_SCRIPTED_DELAY_MS``, ``RXRESPONSES_SYSTEM_ROLE``,
         ``RXRESPONSES_MAX_TOKENS_FIELD``, ``RXRESPONSES_UPSTREAM_TIMEOUT`` (seconds),
-        ``RXRESPONSES_MAX_CONNECTIONS``.
+        ``RXRESPONSES_MAX_CONNECTIONS``, ``RXRESPONSES_MAX_CONCURRENT_STREAMS``,
+        ``RXRESPONSES_MAX_STREAM_SECONDS``, ``RXRESPONSES_MAX_STREAM_BYTES``,
+        ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT`` (seconds).
         """
         env = os.environ if environ is None else environ
 
@@ -202,6 +245,16 @@ class ServerConfig:
             kwargs["upstream_timeout"] = timeout
         if (conns := number("MAX_CONNECTIONS", int)) is not None:
             kwargs["max_connections"] = conns
+        limits: tuple[tuple[str, type[int] | type[float]], ...] = (
+            ("max_concurrent_streams", int),
+            ("max_stream_seconds", float),
+            ("max_stream_bytes", int),
+            ("keepalive_seconds", float),
+            ("client_body_timeout", float),
+        )
+        for name, kind in limits:
+            if (value := number(name.upper(), kind)) is not None:
+                kwargs[name] = value
         return cls(**kwargs)  # type: ignore[arg-type]
 
 
