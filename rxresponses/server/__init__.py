@@ -128,7 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_MAX_CONCURRENT_STREAMS,
         metavar="N",
-        help="responses in flight (streamed or not); one more gets 503 + Retry-After at once "
+        help="responses in flight (streamed or not); one more gets 429 + Retry-After at once "
         f"(default: {DEFAULT_MAX_CONCURRENT_STREAMS})",
     )
     limits.add_argument(
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         if args.max_client_connections <= config.max_concurrent_streams:
             raise ConfigError(
                 "--max-client-connections must be larger than --max-concurrent-streams "
-                "(room for /health and for the 503 answers)"
+                "(room for /health and for the 429 answers)"
             )
     except ConfigError as exc:
         print(f"rxresponses serve: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ A client that goes away is noticed at once: each ``/v1/responses`` call watches 
 HTTP response.
 
 Resources are bounded: at most ``max_concurrent_streams`` responses are in flight (one more gets
-503 + ``Retry-After`` at once), the upstream pool has a connection for each of them, a stream reads
+429 + ``Retry-After`` at once), the upstream pool has a connection for each of them, a stream reads
 its upstream only as fast as its client takes the converted frames (backpressure), and
 ``max_stream_seconds`` / ``max_stream_bytes`` end a stream that would run without bound.
 """
@@ -374,12 +374,17 @@ class _Slots:
 
 
 def _overloaded(what: str, capacity: int) -> JSONResponse:
-    """503 + ``Retry-After``: the server is at its limit (an SDK retries after a pause)."""
+    """429 + ``Retry-After``: the server is at its limit (the SDKs retry after the pause).
+
+    429 rather than 503: the answer is "too many requests right now", given at once, and the
+    OpenAI SDKs and Codex retry both alike.
+    """
     return _error(
-        503,
-        f"The server is at its limit of {capacity} {what} in flight; retry shortly.",
-        type="server_error",
-        code="server_overloaded",
+        429,
+        f"Too many requests in flight: this server handles at most {capacity} {what} at once. "
+        "Retry shortly.",
+        type="rate_limit_error",
+        code="too_many_requests",
         headers={"retry-after": "1"},
     )
 
@@ -390,6 +395,8 @@ _DRAIN_BYTES: Final = 64 * 1024
 _DRAIN_SECONDS: Final = 1.0
 #: How long a stream that hit ``max_stream_seconds`` may take to send its terminal event.
 _FINAL_GRACE_SECONDS: Final = 10.0
+#: Converted bytes a stream holds for its client before it stops reading the upstream.
+_STREAM_BUFFER: Final = 64 * 1024
 
 
 class _ResponsesCall(Response):
@@ -618,8 +625,14 @@ class _ResponsesCall(Response):
 
     async def _stream(self, send: Send, outcome: _Outcome) -> None:
         """Answer with SSE: headers, ``response.created`` and ``response.in_progress`` at once,
-        then the frames each upstream chunk produces, a keep-alive comment whenever nothing was
-        sent for ``keepalive_seconds``, and the terminal event."""
+        then the frames the upstream chunks produce, a keep-alive comment whenever nothing was
+        sent for ``keepalive_seconds``, and the terminal event.
+
+        Two tasks share the frames: this one reads the upstream and converts (frames go into
+        ``pending``), a sender task sends whatever is pending in one body message. While
+        ``_STREAM_BUFFER`` bytes wait, this task reads nothing more: a client that does not read
+        blocks the sender (write flow control), so the upstream is not read either.
+        """
         await send(
             {
                 "type": "http.response.start",
@@ -628,19 +641,27 @@ class _ResponsesCall(Response):
             }
         )
         pending: list[bytes] = []
+        buffered = 0
         failure: list[Exception] = []
-        ended = False
-        lock = asyncio.Lock()  # the keep-alive task and this one both send
+        ended = closing = False
+        wake = asyncio.Event()  # something to send, or the end
+        room = asyncio.Event()  # less than _STREAM_BUFFER bytes wait
+        done = asyncio.Event()  # the sender sent everything and stopped
+        lock = asyncio.Lock()  # the sender and the keep-alive task both send
         last_sent = time.monotonic()
 
         def on_next(event: Any) -> None:
-            pending.append(encode_event(event))
+            nonlocal buffered
+            frame = encode_event(event)
+            pending.append(frame)
+            buffered += len(frame)
             outcome.events += 1
             if event.type in _TERMINAL:
                 outcome.status = event.type.removeprefix("response.")
                 error = getattr(event.response, "error", None)
                 if error is not None:
                     outcome.reason = error.message
+            wake.set()
 
         def on_error(exc: Exception) -> None:
             failure.append(exc)
@@ -650,14 +671,27 @@ class _ResponsesCall(Response):
             nonlocal ended
             ended = True
 
-        async def flush() -> None:
-            nonlocal last_sent
-            if pending:
-                body = b"".join(pending)
-                pending.clear()
-                async with lock:
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
-                last_sent = time.monotonic()
+        async def sender() -> None:
+            nonlocal buffered, last_sent
+            while True:
+                await wake.wait()
+                wake.clear()
+                while pending:
+                    body = b"".join(pending)
+                    pending.clear()
+                    buffered = 0
+                    room.set()
+                    async with lock:
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                    last_sent = time.monotonic()
+                if closing:
+                    done.set()
+                    return
+
+        async def backpressure() -> None:
+            while buffered >= _STREAM_BUFFER:
+                room.clear()
+                await room.wait()
 
         async def keep_alive(interval: float) -> None:
             nonlocal last_sent
@@ -671,25 +705,32 @@ class _ResponsesCall(Response):
                     last_sent = time.monotonic()
 
         subject: Subject[bytes] = Subject()
+        # response.created and response.in_progress are emitted here, on subscribe
         subscription = subject.pipe(self._pipeline(start_immediately=True)).subscribe(
             on_next, on_error, on_completed
         )
         hit_deadline = False
         try:
-            await flush()  # response.created and response.in_progress, before the upstream answers
             async with anyio.create_task_group() as tg:
+                tg.start_soon(sender)
                 if self._config.keepalive_seconds:
                     tg.start_soon(keep_alive, self._config.keepalive_seconds)
                 try:
                     with anyio.CancelScope(deadline=self._deadline) as limit:
                         opened = await self._open(subject)
                         if isinstance(opened, UpstreamReply):
-                            await self._pull(opened, subject, flush, lambda: ended)
-                    hit_deadline = limit.cancelled_caught
+                            await self._pull(opened, subject, backpressure, lambda: ended)
+                    if limit.cancelled_caught:
+                        hit_deadline = True
+                        subject.on_error(self._too_long())
+                    closing = True
+                    wake.set()
+                    # Past the deadline, a client that does not read gets a few seconds for the
+                    # terminal event, then the connection is dropped.
+                    with anyio.move_on_after(_FINAL_GRACE_SECONDS if hit_deadline else math.inf):
+                        await done.wait()
                 finally:
                     tg.cancel_scope.cancel()
-            if hit_deadline:
-                subject.on_error(self._too_long())
         finally:
             subscription.dispose()  # on cancellation too
         if failure:
@@ -702,14 +743,11 @@ class _ResponsesCall(Response):
                 failure[0],
                 exc_info=failure[0],
             )
-        # Past the deadline, a client that does not read gets a few seconds for the terminal
-        # event, then the connection is dropped.
-        with anyio.move_on_after(_FINAL_GRACE_SECONDS if hit_deadline else math.inf) as grace:
-            await flush()
-            outcome.sent_all = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        if grace.cancelled_caught:
-            outcome.disconnected = True
+        if not done.is_set():
+            outcome.disconnected = True  # stalled past the grace: the connection is dropped
+            return
+        outcome.sent_all = True
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_response(self, send: Send, response: Response, outcome: _Outcome) -> None:
         outcome.sent_all = True
