@@ -145,7 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_STREAM_BYTES,
         metavar="N",
         help="most upstream bytes one response may read; then the same (default: "
-        f"{DEFAULT_MAX_STREAM_BYTES}, 64 MiB; 0: no limit)",
+        f"{DEFAULT_MAX_STREAM_BYTES}, 32 MiB; 0: no limit)",
     )
     limits.add_argument(
         "--keepalive-seconds",

@@ -33,8 +33,8 @@ DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_STREAMS: Final = 64
 #: Upstream connections kept beyond the stream limit, for ``/v1/models`` (answered 503 beyond).
 MODELS_HEADROOM: Final = 16
-#: Default cap on the upstream bytes one response may read: 64 MiB.
-DEFAULT_MAX_STREAM_BYTES: Final = 64 * 1024 * 1024
+#: Default cap on the upstream bytes one response may read: 32 MiB (128k tokens of Chat SSE).
+DEFAULT_MAX_STREAM_BYTES: Final = 32 * 1024 * 1024
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
