@@ -247,8 +247,38 @@ def test_a_body_that_does_not_arrive_gets_408_and_the_connection_closes(proxy_fo
         assert json.loads(body)["error"]["code"] == "request_timeout"
 
 
+def test_a_connection_that_drips_its_headers_is_closed(monkeypatch):
+    from rxresponses.server._guard import HEADER_TIMEOUT_ENV, PROTOCOL
+
+    monkeypatch.setenv(HEADER_TIMEOUT_ENV, "0.5")
+    with BackgroundServer(create_app(ServerConfig()), http=PROTOCOL) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+            began = time.monotonic()
+            closed = False
+            for byte in b"GET /health HTTP/1.1\r\nhost: x\r\n":
+                try:
+                    sock.sendall(bytes([byte]))
+                    time.sleep(0.1)
+                except OSError:
+                    closed = True
+                    break
+                if time.monotonic() - began > 3:
+                    break
+            if not closed:
+                sock.settimeout(3)
+                closed = sock.recv(100) == b""
+            assert closed
+            assert time.monotonic() - began < 3
+        # A client that sends its request at once is served through the same protocol.
+        assert httpx.get(proxy.url + "/health", timeout=5).json() == {"status": "ok"}
+        with httpx.Client(timeout=5) as client:  # keep-alive: heads after the first one pass
+            for _ in range(3):
+                assert client.get(proxy.url + "/health").status_code == 200
+                time.sleep(0.3)
+
+
 def test_slowloris_slice():
-    """Header and body drips: the body drips are closed by --client-body-timeout (5 s)."""
+    """Header and body drips, through a server process: all closed by the 5 s deadlines."""
     ok, line = attack_load.slowloris(60, 7.0)
     print("\n" + line)
     assert ok, line
@@ -357,3 +387,54 @@ def test_no_thread_is_left_behind():
     assert wait_until(
         lambda: not [t for t in threading.enumerate() if t.name.startswith("uvicorn-")], 5
     )
+
+
+# -- the options ----------------------------------------------------------------------------------
+
+
+def test_limit_options_make_a_config_and_travel_through_the_environment():
+    import argparse
+
+    from rxresponses.server import add_arguments, config_from_args, uvicorn_limits
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            *("--max-concurrent-streams", "8", "--max-stream-seconds", "90"),
+            *("--max-stream-bytes", "1000", "--keepalive-seconds", "0"),
+            *("--client-body-timeout", "7", "--client-header-timeout", "3"),
+            *("--max-client-connections", "50"),
+        ]
+    )
+    config = config_from_args(args)
+    assert config == ServerConfig(
+        max_concurrent_streams=8,
+        max_stream_seconds=90,
+        max_stream_bytes=1000,
+        keepalive_seconds=0,
+        client_body_timeout=7,
+        client_header_timeout=3,
+    )
+    assert ServerConfig.from_env(config.to_env()) == config
+    assert config.pool_size == 8 + 16  # a connection for every request that can be in flight
+    assert ServerConfig(max_connections=5).pool_size == 5
+    defaults = config_from_args(parser.parse_args([]))
+    assert (defaults.max_concurrent_streams, defaults.max_stream_bytes) == (64, 32 * 2**20)
+    assert (defaults.keepalive_seconds, defaults.client_body_timeout) == (15, 60)
+    assert uvicorn_limits(50) == {
+        "http": "rxresponses.server._guard:HeaderTimeoutProtocol",
+        "limit_concurrency": 50,
+        "timeout_keep_alive": 5,
+        "backlog": 2048,
+    }
+
+
+@pytest.mark.parametrize(
+    "field", ["max_concurrent_streams", "client_body_timeout", "client_header_timeout"]
+)
+def test_limits_must_be_positive(field):
+    from rxresponses.server import ConfigError
+
+    with pytest.raises(ConfigError, match=field):
+        ServerConfig(**{field: 0})

@@ -46,6 +46,7 @@ __all__ = [
     "config_from_args",
     "create_app",
     "run",
+    "uvicorn_limits",
 ]
 
 #: The app factory uvicorn imports in every worker (configuration through the environment).
@@ -162,6 +163,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time a client has to send its request body, else 408 (default: 60)",
     )
     limits.add_argument(
+        "--client-header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time a new connection has to send its request headers, else it is closed "
+        "(default: 10)",
+    )
+    limits.add_argument(
         "--max-client-connections",
         type=int,
         default=DEFAULT_MAX_CLIENT_CONNECTIONS,
@@ -195,6 +204,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_stream_bytes=args.max_stream_bytes,
         keepalive_seconds=args.keepalive_seconds,
         client_body_timeout=args.client_body_timeout,
+        client_header_timeout=args.client_header_timeout,
     )
 
 
@@ -271,9 +281,14 @@ def uvicorn_limits(max_client_connections: int = DEFAULT_MAX_CLIENT_CONNECTIONS)
 
     ``limit_concurrency``: beyond this many open connections (or requests in progress) a new
     request gets 503 and the connection is closed. ``timeout_keep_alive``: an idle connection is
-    closed after 5 s. ``backlog``: connections waiting to be accepted.
+    closed after 5 s. ``backlog``: connections waiting to be accepted. ``http``: uvicorn's own
+    protocol behind a deadline for request heads (:mod:`rxresponses.server._guard`, reading
+    ``RXRESPONSES_CLIENT_HEADER_TIMEOUT``).
     """
+    from ._guard import PROTOCOL
+
     return {
+        "http": PROTOCOL,
         "limit_concurrency": max_client_connections,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "backlog": 2048,

@@ -132,7 +132,7 @@ def create_app(
     async def responses(request: Request) -> Response:
         # Refused before the body is read when full; the slot itself is taken by _ResponsesCall.
         if state.streams.full:
-            return _overloaded("responses", state.streams.capacity)
+            return state.streams.refused("responses")
         try:
             return await _responses(state, request)
         except _BodyTimeoutError:
@@ -147,7 +147,7 @@ def create_app(
 
     async def models(request: Request) -> Response:
         if not state.model_calls.take():
-            return _overloaded("model requests", state.model_calls.capacity)
+            return state.model_calls.refused("model requests")
         try:
             return await _models(state, request)
         finally:
@@ -353,11 +353,27 @@ class _Slots:
     Used from the event loop's thread only (no lock needed).
     """
 
-    __slots__ = ("capacity", "used")
+    __slots__ = ("_logged_at", "_refused", "capacity", "used")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.used = 0
+        self._refused = 0
+        self._logged_at = -math.inf
+
+    def refused(self, what: str) -> JSONResponse:
+        """The 429 answer; logged once per 10 s at most, with the count (no log flood)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._logged_at >= 10.0:
+            logger.warning(
+                "at the limit of %d %s in flight: %d refused with 429 since the last report",
+                self.capacity,
+                what,
+                self._refused,
+            )
+            self._logged_at, self._refused = now, 0
+        return _overloaded(what, self.capacity)
 
     @property
     def full(self) -> bool:
@@ -443,9 +459,8 @@ class _ResponsesCall(Response):
         outcome = _Outcome()
         t = self._translation
         if self._slots is not None and not self._slots.take():
-            logger.info("%s refused: %d streams in flight", self._response_id, self._slots.used)
             outcome.status = "overloaded"
-            await self._send_response(send, _overloaded("responses", self._slots.capacity), outcome)
+            await self._send_response(send, self._slots.refused("responses"), outcome)
             return
         if self._config.max_stream_seconds:
             self._deadline = anyio.current_time() + self._config.max_stream_seconds

@@ -98,6 +98,8 @@ class ServerConfig:
             (``: keep-alive``), so proxies do not cut a stream whose model is thinking (0: never).
         client_body_timeout: Seconds a client has to send its whole request body; a slower one
             gets 408.
+        client_header_timeout: Seconds a new connection has to send its first request head,
+            else it is closed (``rxresponses serve`` only: it is a setting of the HTTP server).
     """
 
     upstream: str | None = None
@@ -113,6 +115,7 @@ class ServerConfig:
     max_stream_bytes: int = DEFAULT_MAX_STREAM_BYTES
     keepalive_seconds: float = 15.0
     client_body_timeout: float = 60.0
+    client_header_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -137,8 +140,8 @@ class ServerConfig:
         for name in ("max_stream_seconds", "max_stream_bytes", "keepalive_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0 turns it off)")
-        if self.client_body_timeout <= 0:
-            raise ConfigError("client_body_timeout must be positive")
+        if self.client_body_timeout <= 0 or self.client_header_timeout <= 0:
+            raise ConfigError("client_body_timeout and client_header_timeout must be positive")
         if self.system_role not in ("system", "developer"):
             raise ConfigError(
                 f"system_role must be 'system' or 'developer', not {self.system_role!r}"
@@ -200,6 +203,7 @@ class ServerConfig:
             f"{ENV_PREFIX}MAX_STREAM_BYTES": str(self.max_stream_bytes),
             f"{ENV_PREFIX}KEEPALIVE_SECONDS": repr(self.keepalive_seconds),
             f"{ENV_PREFIX}CLIENT_BODY_TIMEOUT": repr(self.client_body_timeout),
+            f"{ENV_PREFIX}CLIENT_HEADER_TIMEOUT": repr(self.client_header_timeout),
             f"{ENV_PREFIX}UPSTREAM": self.upstream or "",
             f"{ENV_PREFIX}API_KEY_ENV": self.api_key_env or "",
         }
@@ -213,7 +217,8 @@ class ServerConfig:
         ``RXRESPONSES_MAX_TOKENS_FIELD``, ``RXRESPONSES_UPSTREAM_TIMEOUT`` (seconds),
         ``RXRESPONSES_MAX_CONNECTIONS``, ``RXRESPONSES_MAX_CONCURRENT_STREAMS``,
         ``RXRESPONSES_MAX_STREAM_SECONDS``, ``RXRESPONSES_MAX_STREAM_BYTES``,
-        ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT`` (seconds).
+        ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT``,
+        ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds).
         """
         env = os.environ if environ is None else environ
 
@@ -253,6 +258,7 @@ class ServerConfig:
             ("max_stream_bytes", int),
             ("keepalive_seconds", float),
             ("client_body_timeout", float),
+            ("client_header_timeout", float),
         )
         for name, kind in limits:
             if (value := number(name.upper(), kind)) is not None:

@@ -21,8 +21,8 @@ The abuses:
   descriptors and the upstream's open connections must come back near their baseline within 10 s.
   Requests beyond ``--max-concurrent-streams`` are answered 429 at once (counted, not a 5xx).
 * ``slowloris``: 1,200 connections, half dripping their headers, half their body (one byte every
-  2 s); the server runs with ``--client-body-timeout 5``. Figures: how many the server closed, and
-  ``/health`` during the attack.
+  2 s); the server runs with ``--client-header-timeout 5 --client-body-timeout 5``. All must be
+  closed by the server; figures: when, and ``/health`` during the attack.
 * ``stalled``: 20 clients send a request and read nothing for 45 s, against an upstream that
   streams as fast as it can. The upstream must stop being read (backpressure): figures are the
   upstream bytes sent per stream and their growth over the last 10 s.
@@ -506,7 +506,9 @@ def slowloris(connections: int = 1200, hold: float = 20.0, *options: str) -> tup
     tally = Tally()
     with (
         Upstream("fast") as upstream,
-        Proxy(upstream.url, "--client-body-timeout", "5", *options) as proxy,
+        Proxy(
+            upstream.url, "--client-body-timeout", "5", "--client-header-timeout", "5", *options
+        ) as proxy,
     ):
 
         async def attack() -> tuple[list[float], list[float], HealthProbe, int]:
@@ -552,6 +554,8 @@ def slowloris(connections: int = 1200, hold: float = 20.0, *options: str) -> tup
         )
         if len(body_closed) < connections // 2 - 5:
             tally.problems.append("body drips were not closed by the body timeout")
+        if len(head_closed) < connections // 2 - 5:
+            tally.problems.append("header drips were not closed by the header timeout")
         # /health answering 503 while more than --max-client-connections are held is the
         # documented behaviour (uvicorn's limit_concurrency), not a hang; it is reported.
         return tally.ok, tally.line("slowloris", proxy)
