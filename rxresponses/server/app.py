@@ -662,7 +662,6 @@ class _ResponsesCall(Response):
         wake = asyncio.Event()  # something to send, or the end
         room = asyncio.Event()  # less than _STREAM_BUFFER bytes wait
         done = asyncio.Event()  # the sender sent everything and stopped
-        lock = asyncio.Lock()  # the sender and the keep-alive task both send
         last_sent = time.monotonic()
 
         def on_next(event: Any) -> None:
@@ -696,8 +695,7 @@ class _ResponsesCall(Response):
                     pending.clear()
                     buffered = 0
                     room.set()
-                    async with lock:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
                     last_sent = time.monotonic()
                 if closing:
                     done.set()
@@ -709,14 +707,14 @@ class _ResponsesCall(Response):
                 await room.wait()
 
         async def keep_alive(interval: float) -> None:
+            # The comment goes through the sender (the only task that sends); at most one waits.
             nonlocal last_sent
             while True:
                 await anyio.sleep(max(0.0, last_sent + interval - time.monotonic()))
                 if time.monotonic() - last_sent >= interval:
-                    async with lock:
-                        await send(
-                            {"type": "http.response.body", "body": _KEEPALIVE, "more_body": True}
-                        )
+                    if not pending:
+                        pending.append(_KEEPALIVE)
+                        wake.set()
                     last_sent = time.monotonic()
 
         subject: Subject[bytes] = Subject()
