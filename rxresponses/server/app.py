@@ -46,10 +46,11 @@ from reactivex import Observable
 from reactivex.subject import Subject
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import RxResponsesError, UpstreamError, UpstreamStatusError
 from ..operators import final_response
@@ -130,9 +131,8 @@ def create_app(
             await state.upstream.aclose()
 
     async def responses(request: Request) -> Response:
-        # Refused before the body is read when full; the slot itself is taken by _ResponsesCall.
-        if state.streams.full:
-            return state.streams.refused("responses")
+        # When every slot is taken, _RefuseWhenFull answers before this; the slot itself is
+        # taken by _ResponsesCall (the body may have been read meanwhile).
         try:
             return await _responses(state, request)
         except _BodyTimeoutError:
@@ -164,6 +164,7 @@ def create_app(
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
+        middleware=[Middleware(_RefuseWhenFull, streams=state.streams)],
     )
     app.state.rxresponses = state
     return app
@@ -403,6 +404,26 @@ def _overloaded(what: str, capacity: int) -> JSONResponse:
         code="too_many_requests",
         headers={"retry-after": "1"},
     )
+
+
+class _RefuseWhenFull:
+    """ASGI middleware: while every stream slot is taken, ``POST /v1/responses`` gets its 429 here,
+    before routing, so a client that retries without pause costs as little as possible."""
+
+    def __init__(self, app: ASGIApp, streams: _Slots) -> None:
+        self.app = app
+        self.streams = streams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.streams.full
+            and scope["type"] == "http"
+            and scope["path"] == "/v1/responses"
+            and scope["method"] == "POST"
+        ):
+            await self.streams.refused("responses")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 _KEEPALIVE: Final = b": keep-alive\n\n"
