@@ -438,3 +438,25 @@ def test_limits_must_be_positive(field):
 
     with pytest.raises(ConfigError, match=field):
         ServerConfig(**{field: 0})
+
+
+def test_a_stalled_client_is_let_go_at_max_stream_seconds(proxy_for):
+    sent = Sent()
+    with LoopbackServer(endless(sent)) as upstream:
+        proxy = proxy_for(upstream, max_stream_seconds=1.0)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", proxy.port))
+        body = json.dumps(BODY).encode()
+        sock.sendall(
+            b"POST /v1/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        try:
+            assert wait_until(lambda: upstream.open_connections == 1, 5)
+            began = time.monotonic()
+            # The deadline closes the upstream request at once, although the client reads nothing.
+            assert wait_until(lambda: upstream.open_connections == 0, 5)
+            assert time.monotonic() - began < 4
+        finally:
+            sock.close()

@@ -543,10 +543,14 @@ class _ResponsesCall(Response):
             else:
                 await self._single(send, outcome)
         finally:
-            reply, self._reply = self._reply, None
-            if reply is not None:
-                with anyio.CancelScope(shield=True):
-                    await reply.aclose()
+            await self._close_reply()
+
+    async def _close_reply(self) -> None:
+        """Release the upstream response (at once, as soon as it is not read any more)."""
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            with anyio.CancelScope(shield=True):
+                await reply.aclose()
 
     async def _open(self, subject: Subject[bytes] | None) -> UpstreamReply | Response:
         """Send the request upstream. A failure goes into ``subject`` (a stream, already
@@ -647,17 +651,22 @@ class _ResponsesCall(Response):
                 await self._pull(opened, subject, None, lambda: bool(finals))
             if limit.cancelled_caught:
                 subject.on_error(self._too_long())
+            await self._close_reply()
         finally:
             subscription.dispose()
         final = finals[0]
         outcome.status = final.status or "unknown"
         if final.error is not None:
             outcome.reason = final.error.message
-        await self._send_response(
-            send,
-            Response(to_json(final), headers={"content-type": "application/json"}),
-            outcome,
-        )
+        # A client that does not read its answer holds its slot until the deadline, not forever.
+        with anyio.CancelScope(deadline=self._deadline + _FINAL_GRACE_SECONDS) as scope:
+            await self._send_response(
+                send,
+                Response(to_json(final), headers={"content-type": "application/json"}),
+                outcome,
+            )
+        if scope.cancelled_caught:
+            outcome.disconnected = True
 
     async def _stream(self, send: Send, outcome: _Outcome) -> None:
         """Answer with SSE: headers, ``response.created`` and ``response.in_progress`` at once,
@@ -757,6 +766,7 @@ class _ResponsesCall(Response):
                     if limit.cancelled_caught:
                         hit_deadline = True
                         subject.on_error(self._too_long())
+                    await self._close_reply()  # not while the terminal event is being sent
                     closing = True
                     wake.set()
                     # Past the deadline, a client that does not read gets a few seconds for the
