@@ -164,6 +164,7 @@ def assemble(
     created_at: int | None = None,
     echo: Mapping[str, Any] | None = None,
     ids: IdFactory = random_ids,
+    start_immediately: bool = False,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Add the response lifecycle, sequence numbers and the terminal event.
 
@@ -188,10 +189,20 @@ def assemble(
         created_at: Unix creation time (default: the upstream's, else now).
         echo: Request fields to echo on every ``Response`` (``instructions``, ``tools``...).
         ids: Id factory.
+        start_immediately: Emit ``response.created`` and ``response.in_progress`` on subscribe,
+            before the first upstream event (a server that must answer at once). Pass ``model``
+            and ``created_at`` with it: the upstream's values arrive too late to be reported.
     """
     from ._assemble import assemble as _impl
 
-    return _impl(response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids)
+    return _impl(
+        response_id=response_id,
+        model=model,
+        created_at=created_at,
+        echo=echo,
+        ids=ids,
+        start_immediately=start_immediately,
+    )
 
 
 def final_response() -> Callable[[Observable[Any]], Observable[Response]]:

@@ -473,6 +473,7 @@ def assemble(
     created_at: int | None = None,
     echo: Mapping[str, Any] | None = None,
     ids: IdFactory = random_ids,
+    start_immediately: bool = False,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Implementation of :func:`rxresponses.operators.assemble`."""
 
@@ -512,6 +513,8 @@ def assemble(
                 if not asm.ended:
                     emit(asm.finish())
 
+            if start_immediately:
+                emit(asm._start(None))
             return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
         return Observable(subscribe)

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import logging.config
@@ -26,7 +27,14 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_DEADLINE, ConfigError, ServerConfig
+from .config import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_UPSTREAM_DEADLINE,
+    ConfigError,
+    ServerConfig,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -39,10 +47,15 @@ __all__ = [
     "config_from_args",
     "create_app",
     "run",
+    "uvicorn_limits",
 ]
 
 #: The app factory uvicorn imports in every worker (configuration through the environment).
 APP_FACTORY = "rxresponses.server.app:create_app_from_env"
+#: Default bound on the client connections of one worker (uvicorn's ``limit_concurrency``).
+DEFAULT_MAX_CLIENT_CONNECTIONS = 1024
+#: Seconds an idle keep-alive client connection is kept (uvicorn's ``timeout_keep_alive``).
+KEEP_ALIVE_SECONDS = 5
 
 logger = logging.getLogger("rxresponses.server")
 
@@ -109,6 +122,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how long the upstream may stay silent before the request fails (default: 600)",
     )
+    limits = parser.add_argument_group(
+        "limits", "what one worker process spends at most (0 turns a limit off where noted)"
+    )
+    limits.add_argument(
+        "--max-concurrent-streams",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENT_STREAMS,
+        metavar="N",
+        help="responses in flight (streamed or not); one more gets 429 + Retry-After at once "
+        f"(default: {DEFAULT_MAX_CONCURRENT_STREAMS})",
+    )
+    limits.add_argument(
+        "--max-stream-seconds",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="longest a response may take; then it ends response.failed and the upstream request "
+        "is closed (default: 3600; 0: no limit)",
+    )
+    limits.add_argument(
+        "--max-stream-bytes",
+        type=int,
+        default=DEFAULT_MAX_STREAM_BYTES,
+        metavar="N",
+        help="most upstream bytes one response may read; then the same (default: "
+        f"{DEFAULT_MAX_STREAM_BYTES}, 32 MiB; 0: no limit)",
+    )
+    limits.add_argument(
+        "--keepalive-seconds",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="send an SSE comment on a stream silent for this long (default: 15; 0: never)",
+    )
+    limits.add_argument(
+        "--client-body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="time a client has to send its request body, else 408 (default: 60)",
+    )
+    limits.add_argument(
+        "--client-header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time a new connection has to send its request headers, else it is closed "
+        "(default: 10)",
+    )
+    limits.add_argument(
+        "--max-client-connections",
+        type=int,
+        default=DEFAULT_MAX_CLIENT_CONNECTIONS,
+        metavar="N",
+        help="open client connections; a request arriving beyond gets 503 (uvicorn's "
+        f"limit_concurrency; default: {DEFAULT_MAX_CLIENT_CONNECTIONS})",
+    )
     parser.add_argument(
         "--upstream-deadline",
         type=float,
@@ -140,6 +210,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_tokens_field=args.max_tokens_field,
         upstream_timeout=args.upstream_timeout,
         upstream_deadline=args.upstream_deadline,
+        max_concurrent_streams=args.max_concurrent_streams,
+        max_stream_seconds=args.max_stream_seconds,
+        max_stream_bytes=args.max_stream_bytes,
+        keepalive_seconds=args.keepalive_seconds,
+        client_body_timeout=args.client_body_timeout,
+        client_header_timeout=args.client_header_timeout,
     )
 
 
@@ -157,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--workers must be at least 1")
         if not 0 <= args.port <= 65535:
             raise ConfigError("--port must be between 0 and 65535")
+        if args.max_client_connections <= config.max_concurrent_streams:
+            raise ConfigError(
+                "--max-client-connections must be larger than --max-concurrent-streams "
+                "(room for /health and for the 429 answers)"
+            )
     except ConfigError as exc:
         print(f"rxresponses serve: {exc}", file=sys.stderr)
         return 2
@@ -187,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
         args.workers,
         "" if args.workers == 1 else "s",
     )
+    _raise_fd_limit(args.max_client_connections + config.pool_size + 64)
     try:
         uvicorn.run(
             APP_FACTORY,
@@ -198,10 +280,44 @@ def run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=not args.no_access_log,
             timeout_graceful_shutdown=30,
+            **uvicorn_limits(args.max_client_connections),
         )
     except SystemExit as exc:  # uvicorn exits on startup failure (port in use...)
         return exc.code if isinstance(exc.code, int) else 1
     return 0
+
+
+def uvicorn_limits(max_client_connections: int = DEFAULT_MAX_CLIENT_CONNECTIONS) -> dict[str, Any]:
+    """The uvicorn settings that bound what clients can hold (for ``uvicorn.run``/``Config``).
+
+    ``limit_concurrency``: beyond this many open connections (or requests in progress) a new
+    request gets 503 and the connection is closed. ``timeout_keep_alive``: an idle connection is
+    closed after 5 s. ``backlog``: connections waiting to be accepted. ``http``: uvicorn's own
+    protocol behind a deadline for request heads (:mod:`rxresponses.server._guard`, reading
+    ``RXRESPONSES_CLIENT_HEADER_TIMEOUT``).
+    """
+    from ._guard import PROTOCOL
+
+    return {
+        "http": PROTOCOL,
+        "limit_concurrency": max_client_connections,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "backlog": 2048,
+    }
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """Raise the soft limit of open files towards ``needed`` (within the hard limit): every
+    client and upstream connection is a file descriptor, and 1024 is a common soft limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _is_loopback(host: str) -> bool:

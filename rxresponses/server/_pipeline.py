@@ -169,6 +169,7 @@ def server_pipeline(
     response_id: str,
     created_at: int,
     redact: Callable[[str], str] | None = None,
+    start_immediately: bool = False,
 ) -> Callable[[Observable[bytes]], Observable[Any]]:
     """Chat SSE bytes -> Responses events for one request.
 
@@ -177,6 +178,8 @@ def server_pipeline(
         response_id: The ``resp_...`` id (logged with the request).
         created_at: Unix time the request arrived.
         redact: Masks secrets in the stream's error message (see :func:`redact_errors`).
+        start_immediately: ``response.created`` and ``response.in_progress`` on subscribe, before
+            the upstream answers (see :func:`rxresponses.operators.assemble`).
     """
     stages: list[Callable[[Observable[Any]], Observable[Any]]] = [
         rxo.decode_sse(),
@@ -195,6 +198,7 @@ def server_pipeline(
             model=translation.model,
             created_at=created_at,
             echo=translation.echo,
+            start_immediately=start_immediately,
         )
     )
     return reactivex.compose(*stages)

@@ -797,9 +797,10 @@ class HttpUpstream(Upstream):
                     write=60.0,
                     pool=cfg.upstream_timeout,
                 ),
+                # As many connections as requests can be in flight (the app bounds them), so
+                # none waits in the pool; as many kept alive, so a busy server reuses them.
                 limits=httpx.Limits(
-                    max_connections=cfg.max_connections,
-                    max_keepalive_connections=min(cfg.max_connections, 100),
+                    max_connections=cfg.pool_size, max_keepalive_connections=cfg.pool_size
                 ),
                 headers={"user-agent": f"rxresponses/{__version__}"},
                 follow_redirects=False,

@@ -16,40 +16,47 @@ Every request is independent: the process keeps no state beyond the requests in 
 connection pool), so any number of workers or replicas can serve behind a load balancer.
 
 A client that goes away is noticed at once: each ``/v1/responses`` call watches for
-``http.disconnect`` while it works, and cancels the work when it comes, which disposes the Rx
-subscription and so closes the upstream HTTP response.
+``http.disconnect`` while it works, and cancels the work when it comes, which closes the upstream
+HTTP response.
+
+Resources are bounded: at most ``max_concurrent_streams`` responses are in flight (one more gets
+429 + ``Retry-After`` at once), the upstream pool has a connection for each of them, a stream reads
+its upstream only as fast as its client takes the converted frames (backpressure), and
+``max_stream_seconds`` / ``max_stream_bytes`` end a stream that would run without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import secrets
-import threading
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
 import httpx
-import reactivex
 from reactivex import Observable
+from reactivex.subject import Subject
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..bridges import aget_final_response
-from ..errors import UpstreamError, UpstreamStatusError
-from ..sources import from_bytes
+from ..errors import RxResponsesError, UpstreamError, UpstreamStatusError
+from ..operators import final_response
 from ..sse import encode_event
 from ..types._base import to_json
+from ..types.response import Response as ResponseModel
 from ._pipeline import server_pipeline
 from ._request import (
     RequestError,
@@ -60,7 +67,7 @@ from ._request import (
     translate_request,
 )
 from ._upstream import Redactor, Upstream, UpstreamReply, UpstreamTimeout, make_upstream
-from .config import Secret, ServerConfig
+from .config import MODELS_HEADROOM, Secret, ServerConfig
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -78,6 +85,10 @@ class _BodyTooLargeError(Exception):
     pass
 
 
+class _BodyTimeoutError(Exception):
+    pass
+
+
 class _State:
     """What the routes share: configuration, the upstream key, the upstream."""
 
@@ -85,6 +96,8 @@ class _State:
         self.config = config
         self.upstream = upstream
         self.api_key = api_key
+        self.streams = _Slots(config.max_concurrent_streams)
+        self.model_calls = _Slots(MODELS_HEADROOM)
 
     def authorization(self, request: Request) -> str | None:
         """The ``Authorization`` value sent upstream: the configured key, else the client's."""
@@ -125,10 +138,27 @@ def create_app(
             await state.upstream.aclose()
 
     async def responses(request: Request) -> Response:
-        return await _responses(state, request)
+        # When every slot is taken, _RefuseWhenFull answers before this; the slot itself is
+        # taken by _ResponsesCall (the body may have been read meanwhile).
+        try:
+            return await _responses(state, request)
+        except _BodyTimeoutError:
+            timeout = config.client_body_timeout
+            logger.info("request body not received within %gs: 408", timeout)
+            return _error(
+                408,
+                f"The request body did not arrive within {timeout:g} s.",
+                code="request_timeout",
+                headers={"connection": "close"},
+            )
 
     async def models(request: Request) -> Response:
-        return await _models(state, request)
+        if not state.model_calls.take():
+            return state.model_calls.refused("model requests")
+        try:
+            return await _models(state, request)
+        finally:
+            state.model_calls.give_back()
 
     app = Starlette(
         routes=[
@@ -141,6 +171,7 @@ def create_app(
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
+        middleware=[Middleware(_RefuseWhenFull, streams=state.streams)],
     )
     app.state.rxresponses = state
     return app
@@ -225,8 +256,9 @@ def _upstream_unreachable(exc: UpstreamError) -> JSONResponse:
 # ------------------------------------------------------------------------------------------------
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, decompressed (gzip/deflate), never more than ``limit`` bytes."""
+async def _read_body(request: Request, limit: int, timeout: float = math.inf) -> bytes:
+    """The request body, decompressed (gzip/deflate), never more than ``limit`` bytes, all of it
+    within ``timeout`` seconds (else :class:`_BodyTimeoutError`)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _BodyTooLargeError
@@ -243,17 +275,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
             status=415,
         )
     data = bytearray()
-    async for chunk in request.stream():
-        if decompressor is not None:
-            try:
-                chunk = decompressor.decompress(chunk, limit + 1 - len(data))
-            except zlib.error:
-                raise RequestError(
-                    f"The request body is not valid {encoding} data.", code="invalid_body"
-                ) from None
-        data += chunk
-        if len(data) > limit:
-            raise _BodyTooLargeError
+    with anyio.move_on_after(timeout) as deadline:
+        async for chunk in request.stream():
+            if decompressor is not None:
+                try:
+                    chunk = decompressor.decompress(chunk, limit + 1 - len(data))
+                except zlib.error:
+                    raise RequestError(
+                        f"The request body is not valid {encoding} data.", code="invalid_body"
+                    ) from None
+            data += chunk
+            if len(data) > limit:
+                raise _BodyTooLargeError
+    if deadline.cancelled_caught:
+        raise _BodyTimeoutError
     return bytes(data)
 
 
@@ -261,7 +296,7 @@ async def _responses(state: _State, request: Request) -> Response:
     config = state.config
     response_id = f"resp_{secrets.token_hex(12)}"
     try:
-        raw = await _read_body(request, config.max_body_bytes)
+        raw = await _read_body(request, config.max_body_bytes, config.client_body_timeout)
     except _BodyTooLargeError:
         logger.info("%s rejected: body larger than %d bytes", response_id, config.max_body_bytes)
         return _error(
@@ -289,6 +324,8 @@ async def _responses(state: _State, request: Request) -> Response:
         response_id=response_id,
         authorization=state.authorization(request),
         redact=state.redactor(request),
+        config=config,
+        slots=state.streams,
     )
 
 
@@ -317,16 +354,116 @@ class _Outcome:
     events: int = 0
     sent_all: bool = False
     disconnected: bool = False
+    reason: str = ""
+
+
+class StreamLimitError(RxResponsesError):
+    """A response hit ``max_stream_seconds`` or ``max_stream_bytes``: it ends ``failed``."""
+
+    code = "stream_limit_exceeded"
+
+
+class _Slots:
+    """Requests in flight, up to ``capacity``: a slot is taken at once or refused, never awaited.
+
+    Used from the event loop's thread only (no lock needed).
+    """
+
+    __slots__ = ("_logged_at", "_refused", "capacity", "used")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._refused = 0
+        self._logged_at = -math.inf
+
+    def refused(self, what: str) -> JSONResponse:
+        """The 429 answer; logged once per 10 s at most, with the count (no log flood)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._logged_at >= 10.0:
+            logger.warning(
+                "at the limit of %d %s in flight: %d refused with 429 since the last report",
+                self.capacity,
+                what,
+                self._refused,
+            )
+            self._logged_at, self._refused = now, 0
+        return _overloaded(what, self.capacity)
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.capacity
+
+    def take(self) -> bool:
+        if self.used >= self.capacity:
+            return False
+        self.used += 1
+        return True
+
+    def give_back(self) -> None:
+        self.used -= 1
+
+
+def _overloaded(what: str, capacity: int) -> JSONResponse:
+    """429 + ``Retry-After``: the server is at its limit (the SDKs retry after the pause).
+
+    429 rather than 503: the answer is "too many requests right now", given at once, and the
+    OpenAI SDKs and Codex retry both alike.
+    """
+    return _error(
+        429,
+        f"Too many requests in flight: this server handles at most {capacity} {what} at once. "
+        "Retry shortly.",
+        type="rate_limit_error",
+        code="too_many_requests",
+        headers={"retry-after": "1"},
+    )
+
+
+class _RefuseWhenFull:
+    """ASGI middleware: while every stream slot is taken, ``POST /v1/responses`` gets its 429 here,
+    before routing, so a client that retries without pause costs as little as possible."""
+
+    def __init__(self, app: ASGIApp, streams: _Slots) -> None:
+        self.app = app
+        self.streams = streams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.streams.full
+            and scope["type"] == "http"
+            and scope["path"] == "/v1/responses"
+            and scope["method"] == "POST"
+        ):
+            await self.streams.refused("responses")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+_KEEPALIVE: Final = b": keep-alive\n\n"
+#: After the pipeline ended, the rest of the upstream body read (so its connection can be reused).
+_DRAIN_BYTES: Final = 64 * 1024
+_DRAIN_SECONDS: Final = 1.0
+#: How long a stream that hit ``max_stream_seconds`` may take to send its terminal event.
+_FINAL_GRACE_SECONDS: Final = 10.0
+#: Converted bytes a stream holds for its client before it stops reading the upstream.
+_STREAM_BUFFER: Final = 64 * 1024
 
 
 class _ResponsesCall(Response):
     """Sends one translated request upstream and answers the client, watching for disconnect.
 
     An ASGI response: ``__call__`` runs the upstream call and the conversion in a task group next to
-    a listener for ``http.disconnect``. When the client leaves, the work is cancelled; the
-    cancellation disposes the Rx subscription (in a ``finally`` for streams, in
-    :func:`~rxresponses.aget_final_response` for single responses), which cancels the source task
-    and so closes the upstream response.
+    a listener for ``http.disconnect``. When the client leaves, the work is cancelled and the
+    upstream response is closed at once.
+
+    The upstream body is pulled, not pushed: this task reads one chunk, feeds it through the
+    conversion (a :class:`~reactivex.subject.Subject` the pipeline subscribes to; the pipeline runs
+    synchronously inside ``on_next``), and sends the SSE frames that chunk produced before it reads
+    the next one. ``send`` waits while the client's socket buffer is full (ASGI servers apply
+    write flow control), so a client that stops reading stops the upstream reads too (TCP
+    backpressure): a stalled client costs one chunk of memory, not the whole upstream answer.
     """
 
     def __init__(
@@ -337,6 +474,8 @@ class _ResponsesCall(Response):
         response_id: str,
         authorization: str | None,
         redact: Redactor,
+        config: ServerConfig | None = None,
+        slots: _Slots | None = None,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -346,11 +485,21 @@ class _ResponsesCall(Response):
         self._created_at = int(time.time())
         self._authorization = authorization
         self._redact = redact
+        self._config = config or ServerConfig()
+        self._slots = slots
+        self._reply: UpstreamReply | None = None
+        self._deadline = math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         outcome = _Outcome()
         t = self._translation
+        if self._slots is not None and not self._slots.take():
+            outcome.status = "overloaded"
+            await self._send_response(send, self._slots.refused("responses"), outcome)
+            return
+        if self._config.max_stream_seconds:
+            self._deadline = anyio.current_time() + self._config.max_stream_seconds
         try:
             async with anyio.create_task_group() as tg:
 
@@ -369,6 +518,8 @@ class _ResponsesCall(Response):
                 finally:
                     tg.cancel_scope.cancel()
         finally:
+            if self._slots is not None:
+                self._slots.give_back()
             elapsed = time.perf_counter() - started
             if outcome.disconnected:
                 logger.info(
@@ -381,73 +532,166 @@ class _ResponsesCall(Response):
                 level = logging.WARNING if outcome.status in ("failed", "error") else logging.INFO
                 logger.log(
                     level,
-                    "%s model=%s stream=%s status=%s events=%d %.3fs",
+                    "%s model=%s stream=%s status=%s events=%d %.3fs%s",
                     self._response_id,
                     t.model,
                     t.stream,
                     outcome.status,
                     outcome.events,
                     elapsed,
+                    f" reason={self._redact(outcome.reason)[:500]!r}" if outcome.reason else "",
                 )
+
+    def _pipeline(self, *, start_immediately: bool) -> Callable[[Observable[bytes]], Any]:
+        return server_pipeline(
+            self._translation,
+            response_id=self._response_id,
+            created_at=self._created_at,
+            redact=self._redact,
+            start_immediately=start_immediately,
+        )
 
     async def _run(self, send: Send, outcome: _Outcome) -> None:
-        t = self._translation
-        reply: UpstreamReply | None = None
-        source: Observable[bytes]
         try:
-            try:
-                reply = await self._upstream.open_chat(t.chat, self._authorization, self._redact)
-            except UpstreamError as exc:
-                logger.warning("%s upstream unreachable: %s", self._response_id, exc)
-                if not t.stream:
-                    outcome.status = "upstream_unreachable"
-                    await self._send_response(send, _upstream_unreachable(exc), outcome)
-                    return
-                source = reactivex.throw(exc)
+            if self._translation.stream:
+                await self._stream(send, outcome)
             else:
-                if not reply.ok:
-                    logger.warning(
-                        "%s upstream answered HTTP %d", self._response_id, reply.status_code
-                    )
-                    if not t.stream:
-                        outcome.status = f"upstream_{reply.status_code}"
-                        await self._send_response(send, _upstream_status(reply), outcome)
-                        return
-                    source = reactivex.throw(
-                        UpstreamStatusError(reply.status_code, reply.error_text)
-                    )
-                else:
-                    assert reply.body is not None
-                    source = from_bytes(reply.body)
-            events = source.pipe(
-                server_pipeline(
-                    t,
-                    response_id=self._response_id,
-                    created_at=self._created_at,
-                    redact=self._redact,
-                )
-            )
-            if t.stream:
-                await self._stream(send, events, outcome)
-            else:
-                final = await aget_final_response(events)
-                outcome.status = final.status or "unknown"
-                await self._send_response(
-                    send,
-                    Response(to_json(final), headers={"content-type": "application/json"}),
-                    outcome,
-                )
+                await self._single(send, outcome)
         finally:
-            if reply is not None:
-                with anyio.CancelScope(shield=True):
-                    await reply.aclose()
+            await self._close_reply()
 
-    async def _stream(self, send: Send, events: Observable[Any], outcome: _Outcome) -> None:
-        """Send ``events`` as SSE frames.
+    async def _close_reply(self) -> None:
+        """Release the upstream response (at once, as soon as it is not read any more)."""
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            with anyio.CancelScope(shield=True):
+                await reply.aclose()
 
-        Frames are encoded as events arrive and sent in batches: whatever the pipeline produced
-        while the previous ``send`` was in flight (one upstream read often yields several events)
-        goes out in one body message, so a busy stream costs fewer writes.
+    async def _open(self, subject: Subject[bytes] | None) -> UpstreamReply | Response:
+        """Send the request upstream. A failure goes into ``subject`` (a stream, already
+        answering) or comes back as the HTTP answer to give (a single response)."""
+        t = self._translation
+        try:
+            reply = self._reply = await self._upstream.open_chat(
+                t.chat, self._authorization, self._redact
+            )
+        except UpstreamError as exc:
+            logger.warning("%s upstream unreachable: %s", self._response_id, exc)
+            if subject is not None:
+                subject.on_error(exc)
+            return _upstream_unreachable(exc)
+        if reply.ok:
+            assert reply.body is not None
+            return reply
+        logger.warning("%s upstream answered HTTP %d", self._response_id, reply.status_code)
+        if subject is not None:
+            subject.on_error(UpstreamStatusError(reply.status_code, reply.error_text))
+        return _upstream_status(reply)
+
+    async def _pull(
+        self,
+        reply: UpstreamReply,
+        subject: Subject[bytes],
+        flush: Callable[[], Awaitable[None]] | None,
+        ended: Callable[[], bool],
+    ) -> None:
+        """Feed the upstream body into ``subject`` one chunk at a time, awaiting ``flush()``
+        after each, so nothing is read while the client is not taking what was converted.
+
+        An error of the body ends the stream through ``on_error``, as
+        :func:`rxresponses.from_bytes` does; ``max_stream_bytes`` ends it with
+        :class:`StreamLimitError`.
+        """
+        assert reply.body is not None
+        body = reply.body
+        limit = self._config.max_stream_bytes
+        received = 0
+        try:
+            async for chunk in body:
+                received += len(chunk)
+                if limit and received > limit:
+                    subject.on_error(
+                        StreamLimitError(
+                            f"the upstream answer exceeded the server's limit of {limit} bytes "
+                            "(max_stream_bytes)"
+                        )
+                    )
+                    return
+                subject.on_next(chunk)
+                if flush is not None:
+                    await flush()
+                if ended():
+                    await self._drain(body)
+                    return
+        except Exception as exc:
+            subject.on_error(exc)
+            return
+        subject.on_completed()
+
+    @staticmethod
+    async def _drain(body: AsyncIterator[bytes]) -> None:
+        """Read what follows the end of the stream (``[DONE]``, the last chunk), bounded, so the
+        upstream connection ends cleanly and goes back to the pool."""
+        extra = 0
+        with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(Exception):
+            async for chunk in body:
+                extra += len(chunk)
+                if extra > _DRAIN_BYTES:
+                    break
+
+    def _too_long(self) -> StreamLimitError:
+        return StreamLimitError(
+            "the response took longer than the server's limit of "
+            f"{self._config.max_stream_seconds:g} s (max_stream_seconds)"
+        )
+
+    async def _single(self, send: Send, outcome: _Outcome) -> None:
+        """The whole response as one JSON ``Response`` (``stream: false``)."""
+        finals: list[ResponseModel] = []
+        subject: Subject[bytes] = Subject()
+        subscription = subject.pipe(
+            self._pipeline(start_immediately=False), final_response()
+        ).subscribe(finals.append)
+        try:
+            with anyio.CancelScope(deadline=self._deadline) as limit:
+                opened = await self._open(None)
+                if not isinstance(opened, UpstreamReply):
+                    outcome.status = (
+                        f"upstream_{self._reply.status_code}"
+                        if self._reply is not None
+                        else "upstream_unreachable"
+                    )
+                    await self._send_response(send, opened, outcome)
+                    return
+                await self._pull(opened, subject, None, lambda: bool(finals))
+            if limit.cancelled_caught:
+                subject.on_error(self._too_long())
+            await self._close_reply()
+        finally:
+            subscription.dispose()
+        final = finals[0]
+        outcome.status = final.status or "unknown"
+        if final.error is not None:
+            outcome.reason = final.error.message
+        # A client that does not read its answer holds its slot until the deadline, not forever.
+        with anyio.CancelScope(deadline=self._deadline + _FINAL_GRACE_SECONDS) as scope:
+            await self._send_response(
+                send,
+                Response(to_json(final), headers={"content-type": "application/json"}),
+                outcome,
+            )
+        if scope.cancelled_caught:
+            outcome.disconnected = True
+
+    async def _stream(self, send: Send, outcome: _Outcome) -> None:
+        """Answer with SSE: headers, ``response.created`` and ``response.in_progress`` at once,
+        then the frames the upstream chunks produce, a keep-alive comment whenever nothing was
+        sent for ``keepalive_seconds``, and the terminal event.
+
+        Two tasks share the frames: this one reads the upstream and converts (frames go into
+        ``pending``), a sender task sends whatever is pending in one body message. While
+        ``_STREAM_BUFFER`` bytes wait, this task reads nothing more: a client that does not read
+        blocks the sender (write flow control), so the upstream is not read either.
         """
         await send(
             {
@@ -456,25 +700,27 @@ class _ResponsesCall(Response):
                 "headers": [*_SSE_HEADERS, (b"x-request-id", self._response_id.encode())],
             }
         )
-        loop = asyncio.get_running_loop()
-        owner = threading.get_ident()
         pending: list[bytes] = []
-        ready = asyncio.Event()
+        buffered = 0
         failure: list[Exception] = []
-        ended = False
-
-        def wake() -> None:
-            if threading.get_ident() == owner:
-                ready.set()
-            else:  # an operator moved the stream to another thread: hand over safely
-                loop.call_soon_threadsafe(ready.set)
+        ended = closing = False
+        wake = asyncio.Event()  # something to send, or the end
+        room = asyncio.Event()  # less than _STREAM_BUFFER bytes wait
+        done = asyncio.Event()  # the sender sent everything and stopped
+        last_sent = time.monotonic()
 
         def on_next(event: Any) -> None:
-            pending.append(encode_event(event))
+            nonlocal buffered
+            frame = encode_event(event)
+            pending.append(frame)
+            buffered += len(frame)
             outcome.events += 1
             if event.type in _TERMINAL:
                 outcome.status = event.type.removeprefix("response.")
-            wake()
+                error = getattr(event.response, "error", None)
+                if error is not None:
+                    outcome.reason = error.message
+            wake.set()
 
         def on_error(exc: Exception) -> None:
             failure.append(exc)
@@ -483,30 +729,82 @@ class _ResponsesCall(Response):
         def on_completed() -> None:
             nonlocal ended
             ended = True
-            wake()
 
-        subscription = events.subscribe(on_next, on_error, on_completed)
-        try:
+        async def sender() -> None:
+            nonlocal buffered, last_sent
             while True:
-                await ready.wait()
-                ready.clear()
-                if pending:
+                await wake.wait()
+                wake.clear()
+                while pending:
                     body = b"".join(pending)
                     pending.clear()
+                    buffered = 0
+                    room.set()
                     await send({"type": "http.response.body", "body": body, "more_body": True})
-                if ended and not pending:
-                    break
+                    last_sent = time.monotonic()
+                if closing:
+                    done.set()
+                    return
+
+        async def backpressure() -> None:
+            while buffered >= _STREAM_BUFFER:
+                room.clear()
+                await room.wait()
+
+        async def keep_alive(interval: float) -> None:
+            # The comment goes through the sender (the only task that sends); at most one waits.
+            nonlocal last_sent
+            while True:
+                await anyio.sleep(max(0.0, last_sent + interval - time.monotonic()))
+                if time.monotonic() - last_sent >= interval:
+                    if not pending:
+                        pending.append(_KEEPALIVE)
+                        wake.set()
+                    last_sent = time.monotonic()
+
+        subject: Subject[bytes] = Subject()
+        # response.created and response.in_progress are emitted here, on subscribe
+        subscription = subject.pipe(self._pipeline(start_immediately=True)).subscribe(
+            on_next, on_error, on_completed
+        )
+        hit_deadline = False
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(sender)
+                if self._config.keepalive_seconds:
+                    tg.start_soon(keep_alive, self._config.keepalive_seconds)
+                try:
+                    with anyio.CancelScope(deadline=self._deadline) as limit:
+                        opened = await self._open(subject)
+                        if isinstance(opened, UpstreamReply):
+                            await self._pull(opened, subject, backpressure, lambda: ended)
+                    if limit.cancelled_caught:
+                        hit_deadline = True
+                        subject.on_error(self._too_long())
+                    await self._close_reply()  # not while the terminal event is being sent
+                    closing = True
+                    wake.set()
+                    # Past the deadline, a client that does not read gets a few seconds for the
+                    # terminal event, then the connection is dropped.
+                    with anyio.move_on_after(_FINAL_GRACE_SECONDS if hit_deadline else math.inf):
+                        await done.wait()
+                finally:
+                    tg.cancel_scope.cancel()
         finally:
-            subscription.dispose()  # on cancellation too: this closes the upstream response
+            subscription.dispose()  # on cancellation too
         if failure:
             # assemble() never fails a well-wired pipeline; if it did, end the stream cleanly.
             outcome.status = "error"
+            outcome.reason = str(failure[0])
             logger.error(
                 "%s the event pipeline failed: %r",
                 self._response_id,
                 failure[0],
                 exc_info=failure[0],
             )
+        if not done.is_set():
+            outcome.disconnected = True  # stalled past the grace: the connection is dropped
+            return
         outcome.sent_all = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

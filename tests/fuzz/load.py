@@ -377,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             [
                 *(sys.executable, "-m", "rxresponses", "serve", "--upstream", up_url + "/v1"),
                 *("--port", str(port), "--log-level", "warning", "--no-access-log"),
+                # Room for every stream of the run (the default, 64, answers 429 beyond).
+                *("--max-concurrent-streams", str(max(64, args.streams))),
             ],
             cwd=ROOT,
         )
