@@ -28,7 +28,6 @@ its upstream only as fast as its client takes the converted frames (backpressure
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -442,9 +441,6 @@ class _RefuseWhenFull:
 
 
 _KEEPALIVE: Final = b": keep-alive\n\n"
-#: After the pipeline ended, the rest of the upstream body read (so its connection can be reused).
-_DRAIN_BYTES: Final = 64 * 1024
-_DRAIN_SECONDS: Final = 1.0
 #: How long a stream that hit ``max_stream_seconds`` may take to send its terminal event.
 _FINAL_GRACE_SECONDS: Final = 10.0
 #: Converted bytes a stream holds for its client before it stops reading the upstream.
@@ -621,23 +617,11 @@ class _ResponsesCall(Response):
                 if flush is not None:
                     await flush()
                 if ended():
-                    await self._drain(body)
                     return
         except Exception as exc:
             subject.on_error(exc)
             return
         subject.on_completed()
-
-    @staticmethod
-    async def _drain(body: AsyncIterator[bytes]) -> None:
-        """Read what follows the end of the stream (``[DONE]``, the last chunk), bounded, so the
-        upstream connection ends cleanly and goes back to the pool."""
-        extra = 0
-        with anyio.move_on_after(_DRAIN_SECONDS), contextlib.suppress(Exception):
-            async for chunk in body:
-                extra += len(chunk)
-                if extra > _DRAIN_BYTES:
-                    break
 
     def _too_long(self) -> StreamLimitError:
         return StreamLimitError(
