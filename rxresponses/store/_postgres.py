@@ -85,7 +85,6 @@ class PostgresStore(SQLStore):
             max_size=self.max_size,
             timeout=self.timeout,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(self.timeout))},
-            check=psycopg_pool.AsyncConnectionPool.check_connection,
             open=False,
         )
         try:

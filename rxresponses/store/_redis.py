@@ -1,10 +1,14 @@
 """Live events across processes and hosts: Redis Streams through redis-py's asyncio client.
 
-One stream per response (``<prefix><response id>``). Each event is one entry whose id is
-``0-<sequence_number + 1>``: Redis then keeps the entries in sequence order, refuses a number it
-already holds (so a retried publish cannot duplicate an event), and a tail resumes after event N
-by reading after id ``0-<N + 1>``. A batch of events is one pipelined round trip (``XADD`` per
-event with ``MAXLEN ~``, plus ``EXPIRE``). A tail is a blocking ``XREAD``.
+One stream per response (``<prefix><response id>``). Each publish is one entry holding the events
+published together (usually one; those that arrived while the previous round trip was in flight
+otherwise), whose id is ``0-<last sequence_number + 1>``: Redis then keeps the entries in
+sequence order and refuses an id it already holds (so a retried publish cannot duplicate
+events), and a tail resumes after event N by reading after id ``0-<N + 1>`` (an entry it gets
+may start at or before N: the tail drops those events). One entry per batch rather than per
+event keeps the client's per-command cost (redis-py packs commands in Python) off the hot path.
+A publish is one pipelined round trip (``XADD ... MAXLEN ~`` and ``EXPIRE``); a tail is a
+blocking ``XREAD``.
 """
 
 from __future__ import annotations
@@ -39,8 +43,8 @@ class RedisEventBus:
         url: A Redis URL (``redis://127.0.0.1:6379/0``); ignored when ``client`` is given.
         client: A ``redis.asyncio.Redis`` to use (not closed by :meth:`close`).
         prefix: Prefix of the stream keys.
-        maxlen: Entries kept per stream (approximately, ``MAXLEN ~``); a tail that falls further
-            behind reads the rest from the store.
+        maxlen: Entries (publishes) kept per stream (approximately, ``MAXLEN ~``); a tail that
+            falls further behind reads the rest from the store.
         live_ttl: Seconds a stream lives after its last publish while the response runs (so a
             crashed worker's stream goes away).
         retain: Seconds a stream lives after its terminal event.
@@ -80,16 +84,23 @@ class RedisEventBus:
             return
         redis = _driver()
         key = self._key(response_id)
-        terminal = any(e.terminal for e in events)
+        ordered: list[StoredEvent] = []
+        for event in sorted(events, key=lambda e: e.sequence_number):
+            if not ordered or event.sequence_number > ordered[-1].sequence_number:
+                ordered.append(event)
+        terminal = any(e.terminal for e in ordered)
         pipe = self._client.pipeline(transaction=False)
-        for event in events:
-            pipe.xadd(
-                key,
-                {"t": event.type, "d": event.data},
-                id=f"0-{event.sequence_number + 1}",
-                maxlen=self.maxlen,
-                approximate=True,
-            )
+        pipe.xadd(
+            key,
+            {
+                "s": ",".join(str(e.sequence_number) for e in ordered),
+                "t": "\n".join(e.type for e in ordered),
+                "d": "\n".join(e.data for e in ordered),
+            },
+            id=f"0-{ordered[-1].sequence_number + 1}",
+            maxlen=self.maxlen,
+            approximate=True,
+        )
         pipe.expire(key, int(self.retain if terminal else self.live_ttl))
         try:
             results = await pipe.execute(raise_on_error=False)
@@ -108,6 +119,7 @@ class RedisEventBus:
         redis = _driver()
         key = self._key(response_id)
         last_id = f"0-{after + 1}"
+        last = after
         deadline = None if idle_timeout is None else time.monotonic() + idle_timeout
         while True:
             block = _BLOCK_MS
@@ -125,16 +137,18 @@ class RedisEventBus:
             streams: list[Any] = list(answer)
             for _stream, entries in streams:
                 for entry_id, fields in entries:
-                    raw_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-                    last_id = raw_id
-                    event = StoredEvent(
-                        int(raw_id.partition("-")[2]) - 1,
-                        _text(fields.get(b"t", fields.get("t", b""))),
-                        _text(fields.get(b"d", fields.get("d", b""))),
-                    )
-                    yield event
-                    if event.terminal:
-                        return
+                    last_id = _text(entry_id)
+                    seqs = _text(fields.get(b"s", b"")).split(",")
+                    types = _text(fields.get(b"t", b"")).split("\n")
+                    datas = _text(fields.get(b"d", b"")).split("\n")
+                    for seq, kind, data in zip(seqs, types, datas, strict=True):
+                        event = StoredEvent(int(seq), kind, data)
+                        if event.sequence_number <= last:
+                            continue
+                        last = event.sequence_number
+                        yield event
+                        if event.terminal:
+                            return
             if deadline is not None:
                 deadline = time.monotonic() + (idle_timeout or 0.0)
 

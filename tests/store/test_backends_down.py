@@ -77,7 +77,16 @@ async def test_postgres_down_mid_stream(own_postgres: PostgresServer) -> None:
         assert writer.terminated
 
         own_postgres.resume()
-        record = await store.get("resp_1", owner=OWNER)  # the pool reconnects by itself
+        # The pool reconnects by itself (with backoff): the store answers again, same data.
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                record = await store.get("resp_1", owner=OWNER)
+                break
+            except StoreUnavailableError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
         assert record is not None
         assert record.last_sequence_number == 7
     finally:
