@@ -323,3 +323,26 @@ async def test_recovery_takes_runs_whose_lease_lapsed(store_factory) -> None:
         assert await store.recover() == ["resp_l"]
     finally:
         await store.close()
+
+
+async def test_a_quiet_writer_keeps_its_lease_and_notices_a_cancel(store_factory) -> None:
+    """No events for longer than the lease: the heartbeat renews it (recovery leaves the run
+    alone) and reports a cancel made meanwhile (e.g. by another worker)."""
+    store = store_factory(lease=0.3)
+    await store.open()
+    try:
+        await store.create("resp_q", owner=ALICE, request={})
+        writer = EventLogWriter(store, "resp_q", max_delay=0.01)
+        writer.add(stream("resp_q", 0)[0])
+        await _sleep(0.8)
+        assert await store.recover() == []
+        assert not writer.cancelled.is_set()
+        await store.mark_cancelled("resp_q", owner=ALICE)
+        deadline = time.monotonic() + 5
+        while not writer.cancelled.is_set() and time.monotonic() < deadline:
+            await _sleep(0.02)
+        assert writer.cancelled.is_set()
+        assert writer.status == "cancelled"
+        await writer.aclose()
+    finally:
+        await store.close()
