@@ -213,3 +213,28 @@ async def test_sink_in_memory_store_replays_for_a_second_subscriber() -> None:
             )
             await asyncio.wait_for(done, 5)
             assert [e.sequence_number for e in got] == [0, 1, 2, 3, 4, 5]
+
+
+class _ForgetfulBus(InProcessEventBus):
+    """An in-process bus that lost events 3..6 (as a trimmed Redis stream would have)."""
+
+    async def tail(self, response_id: str, *, after: int = -1, idle_timeout: float | None = None):
+        async for event in super().tail(response_id, after=after, idle_timeout=idle_timeout):
+            if 3 <= event.sequence_number <= 6:
+                continue
+            yield event
+
+
+async def test_a_gap_on_the_bus_is_filled_from_the_store(store: SQLStore) -> None:
+    bus = _ForgetfulBus()
+    await store.create("resp_gap", owner=OWNER, request={})
+    events = [_ev(i) for i in range(10)] + [_ev(10, "response.completed")]
+    await store.append_events("resp_gap", events[:2])
+    await bus.publish("resp_gap", events)
+    reader = asyncio.create_task(
+        _collect(read_event_log(store, "resp_gap", bus=bus, idle_timeout=0.2, poll_interval=0.02))
+    )
+    await asyncio.sleep(0.1)
+    await store.append_events("resp_gap", events[2:])  # the store catches up later
+    got = await reader
+    assert [e.sequence_number for e in got] == list(range(11))
