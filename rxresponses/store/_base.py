@@ -357,7 +357,8 @@ class ResponseStore(Protocol):
         """Set a ``queued`` / ``in_progress`` response to ``cancelled``; returns the record.
 
         A finished response is returned unchanged (its status tells the caller). The worker
-        running the response learns of it from :meth:`append_events`' result.
+        running the response learns of it from :meth:`append_events`' result and logs the
+        terminal event; the run keeps its lease until then, so readers wait for that event.
         """
 
     async def delete(self, response_id: str, *, owner: str) -> bool:

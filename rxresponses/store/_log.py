@@ -321,7 +321,12 @@ async def read_event_log(
             continue
         # 3. Nothing new: is the run alive?
         state = await store.get_status(response_id)
-        if state is None or not state.active:
+        lapsed = state is not None and (
+            state.lease_until is None or state.lease_until < time.time()
+        )
+        # A cancelled run whose worker still holds the lease is about to log its own terminal
+        # event (it learns of the cancel at its next write): wait for it like for a live run.
+        if state is None or (not state.active and lapsed):
             page = await store.read_events(response_id, after=last, limit=_PAGE)
             if page:
                 continue  # its last events landed meanwhile: replay them
@@ -333,7 +338,7 @@ async def read_event_log(
                 message="the response's event log ended without a terminal event",
             )
             return
-        if state.lease_until is not None and state.lease_until < time.time():
+        if state.active and lapsed:
             await store.recover()
         elif bus is not None:
             await asyncio.sleep(min(poll_interval, idle_timeout))

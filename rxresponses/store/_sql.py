@@ -431,7 +431,7 @@ class SQLStore(ABC):
         """Cancel an active response (see :meth:`ResponseStore.mark_cancelled`)."""
         async with self._transaction(write=True) as tx:
             await tx.execute(
-                "UPDATE rx_responses SET status = 'cancelled', lease_until = NULL"
+                "UPDATE rx_responses SET status = 'cancelled'"
                 f" WHERE id = ? AND owner = ? AND {_LIVE} AND status IN {_ACTIVE_SQL}",
                 (response_id, owner, time.time()),
             )

@@ -238,3 +238,25 @@ async def test_a_gap_on_the_bus_is_filled_from_the_store(store: SQLStore) -> Non
     await store.append_events("resp_gap", events[2:])  # the store catches up later
     got = await reader
     assert [e.sequence_number for e in got] == list(range(11))
+
+
+async def test_a_cancelled_run_ends_with_its_workers_terminal_event(store: SQLStore) -> None:
+    """After a cancel the reader waits for the worker (which holds the lease) to log its own
+    terminal event, rather than making one up."""
+    await store.create("resp_cx", owner=OWNER, request={})
+    await store.append_events("resp_cx", [_ev(0, "response.created"), _ev(1)], lease=30)
+    reader = asyncio.create_task(
+        _collect(read_event_log(store, "resp_cx", bus=InProcessEventBus(), idle_timeout=0.1))
+    )
+    cancelled = await store.mark_cancelled("resp_cx", owner=OWNER)
+    assert cancelled is not None
+    assert cancelled.status == "cancelled"
+    await asyncio.sleep(0.5)  # several idle periods of the reader
+    assert not reader.done()
+    assert await store.append_events("resp_cx", [_ev(2, "response.incomplete")]) == "cancelled"
+    got = await reader
+    assert [(e.sequence_number, e.type) for e in got] == [
+        (0, "response.created"),
+        (1, "response.output_text.delta"),
+        (2, "response.incomplete"),
+    ]
