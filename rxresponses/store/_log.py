@@ -57,8 +57,9 @@ class EventLogWriter:
 
     :meth:`add` is synchronous and cheap (the hot path: one call per delta); the store gets one
     transaction per ``max_batch`` events or per ``max_delay`` seconds, whichever comes first, and
-    one at the terminal event. The bus gets every event as soon as the previous publish returned
-    (events that arrive meanwhile go out together in one round trip). Lifecycle events update
+    one at the terminal event. The bus gets an event at once when it is idle; events that arrive
+    while a publish is in flight (or within ``bus_delay`` after it) go out together in one
+    round trip. Lifecycle events update
     the stored ``Response`` snapshot and status in the same transaction as their batch.
     The defaults (512 events, 0.25 s) make a fast 2,000-event stream about four writes and a
     slow one (tens of tokens per second) four writes per second; live readers get the events
@@ -80,6 +81,9 @@ class EventLogWriter:
             so events that arrive during a slow commit join the next one).
         max_delay: Seconds an event waits before a write starts, at most.
         lease: Seconds of the run's lease (``None``: the store's ``lease``, or 30).
+        bus_delay: After a publish, seconds to gather events before the next one (the first
+            event of a quiet stream goes out at once; a fast one goes out in small batches
+            instead of one round trip per loop turn).
     """
 
     def __init__(
@@ -91,8 +95,10 @@ class EventLogWriter:
         max_batch: int = 512,
         max_delay: float = 0.25,
         lease: float | None = None,
+        bus_delay: float = 0.005,
     ) -> None:
         self.store = store
+        self.bus_delay = bus_delay
         self.bus = bus
         self.response_id = response_id
         self.max_batch = max_batch
@@ -207,6 +213,8 @@ class EventLogWriter:
                 except StoreError as exc:
                     self._fail("bus", exc)
                     return
+                if self.bus_delay > 0 and not self.terminated:
+                    await asyncio.sleep(self.bus_delay)
         finally:
             self._bus_busy = False
             self._bus_idle.set()
