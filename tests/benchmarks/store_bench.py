@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -152,6 +153,7 @@ async def main(samples: int) -> None:
             await close()
         for service in services:
             service.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     base = min(times["unstored"]) / events
     print(
