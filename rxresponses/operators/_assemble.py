@@ -13,8 +13,12 @@
   :class:`StreamFinished`, also ends in ``error`` + ``failed``, after closing any item left open
   (status ``incomplete``, text kept).
 
-Events are numbered in place (``sequence_number`` and ``output_index`` are assigned on the event
-objects the item stages built), which keeps the hot path free of copies.
+Events are values: an event is never changed after it was handed to a subscriber. The
+assembler numbers a shallow copy of each event it receives (``sequence_number`` and a dense
+``output_index`` set on the copy), so two ``assemble()`` branches of one ``publish()`` number
+their own copies. Only where the events come straight from the stage that built them, never
+seen by anyone else (the fused pipeline, ``owns_input=True``), are they numbered in place
+before they are emitted.
 
 An item signal that reaches this stage means no operator converted it: that is a wiring mistake,
 reported as :class:`~rxresponses.errors.PipelineError`.
@@ -61,7 +65,7 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
 )
-from ._final import ResponseAccumulator
+from ._final import ResponseAccumulator, _shallow
 from ._split_by_item import IdFactory, random_ids
 
 __all__ = ["Assembler", "assemble", "check_echo"]
@@ -154,6 +158,9 @@ class Assembler:
         echo: Request fields echoed on every ``Response`` (``instructions``, ``tools``,
             ``temperature``, ``max_output_tokens``...), as the Responses API does.
         ids: Id factory (used for ``resp_`` only).
+        owns_input: Every event reaching :meth:`handle` was built for this assembler and seen by
+            nobody else, so it may be numbered in place (the fused pipeline); by default each is
+            copied before it is numbered.
     """
 
     def __init__(
@@ -164,7 +171,9 @@ class Assembler:
         created_at: int | None = None,
         echo: Mapping[str, Any] | None = None,
         ids: IdFactory = random_ids,
+        owns_input: bool = False,
     ) -> None:
+        self._owns_input = owns_input
         self._response_id = response_id or ids("resp")
         self._model = model
         self._created_at = created_at
@@ -190,7 +199,7 @@ class Assembler:
         if self.ended:
             return []
         if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
-            return [self.forward_delta(value)]
+            return [self.forward_delta(value if self._owns_input else _shallow(value))]
         if isinstance(value, StreamStarted):
             return self._start(value) if not self._started else []
         if isinstance(value, StreamFinished):
@@ -203,7 +212,7 @@ class Assembler:
         if not hasattr(value, "sequence_number"):
             raise PipelineError(f"assemble() got {type(value).__name__}, not a Responses event")
         out = [] if self._started else self._start(None)
-        out.append(self._forward(value))
+        out.append(self._forward(value if self._owns_input else _shallow(value)))
         return out
 
     def finish(self) -> list[Any]:
@@ -245,7 +254,8 @@ class Assembler:
 
     def forward_delta(self, event: Any) -> Any:
         """Number and fold one per-token delta event (a class that declares ``output_index`` and
-        ``sequence_number``) once the stream has started; return it. What :meth:`handle` does
+        ``sequence_number``) once the stream has started; return it. The event is numbered in
+        place: the caller owns it (nobody else has seen it). What :meth:`handle` does
         with such an event, minus the dispatch: the fused pipeline's fast lane calls it directly.
         Fields are set the way pydantic's ``__setattr__`` sets them (the ``__dict__`` entry and
         ``__pydantic_fields_set__``), without its dispatch."""

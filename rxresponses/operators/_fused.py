@@ -83,6 +83,7 @@ class _Run:
             created_at=o["created_at"],
             echo=o["echo"],
             ids=o["ids"],
+            owns_input=True,  # the item stages built every event it gets, for it alone
         )
         self.observer = observer
         self.split_done = False

@@ -56,8 +56,9 @@ class ToolNameStage:
             item = event.item
             if isinstance(item, ResponseFunctionToolCall):
                 tool = self._names.get(item.name)
-                if tool is not None:
-                    event.item = self._item(item, tool, added=event.type.endswith(".added"))
+                if tool is not None:  # a new event: the one received is left as it was
+                    restored = self._item(item, tool, added=event.type.endswith(".added"))
+                    return [event.model_copy(update={"item": restored})]
             return [event]
         if isinstance(event, ResponseFunctionCallArgumentsDeltaEvent):
             return [] if event.item_id in self._custom else [event]
