@@ -16,9 +16,11 @@ from reactivex import Observable
 
 from . import operators as rxo
 from .operators._fused import fused_chat_sse_to_responses, fused_chat_to_responses
-from .operators._split_by_item import IdFactory, random_ids
+from .operators._split_by_item import random_ids
 from .sse import DEFAULT_MAX_LINE_BYTES
+from .types.aliases import IdFactory
 from .types.chat import ChatCompletionChunk
+from .types.events import ResponseStreamEvent
 
 __all__ = [
     "chat_sse_to_responses",
@@ -38,7 +40,7 @@ def chat_to_responses(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
+) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
     """Chat chunks -> typed Responses events, ending in exactly one terminal event.
 
     Produces the same events as::
@@ -73,7 +75,7 @@ def chat_to_responses_composed(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
+) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
     """:func:`chat_to_responses` spelled out as the composition of the public operators.
 
     A template to copy when you insert your own stages; the tests hold its output equal to
@@ -91,20 +93,40 @@ def chat_to_responses_composed(
 
 
 def chat_sse_to_responses(
-    *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, **options: Any
-) -> Callable[[Observable[bytes]], Observable[Any]]:
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    response_id: str | None = None,
+    model: str | None = None,
+    created_at: int | None = None,
+    echo: Mapping[str, Any] | None = None,
+    choice_index: int = 0,
+    think_tags: bool = True,
+    reasoning_as_summary: bool = False,
+    ids: IdFactory = random_ids,
+) -> Callable[[Observable[bytes]], Observable[ResponseStreamEvent]]:
     """Chat Completions SSE bytes -> typed Responses events (``decode_sse`` + ``parse_chunks``
-    + :func:`chat_to_responses`; ``options`` go to the latter).
+    + :func:`chat_to_responses`, whose arguments are the others; ``max_line_bytes`` goes to
+    ``decode_sse``).
 
     Produces the same events as that composition, run in one subscription that also reads the
     common chunk shapes without validating a ``ChatCompletionChunk`` (see
     :mod:`rxresponses.operators._fused`).
     """
-    return fused_chat_sse_to_responses(max_line_bytes=max_line_bytes, **options)
+    return fused_chat_sse_to_responses(
+        max_line_bytes=max_line_bytes,
+        response_id=response_id,
+        model=model,
+        created_at=created_at,
+        echo=echo,
+        choice_index=choice_index,
+        think_tags=think_tags,
+        reasoning_as_summary=reasoning_as_summary,
+        ids=ids,
+    )
 
 
 def responses_sse_to_events(
     *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-) -> Callable[[Observable[bytes]], Observable[Any]]:
+) -> Callable[[Observable[bytes]], Observable[ResponseStreamEvent]]:
     """Responses SSE bytes -> typed Responses events (``decode_sse`` + ``parse_events``)."""
     return reactivex.compose(rxo.decode_sse(max_line_bytes=max_line_bytes), rxo.parse_events())

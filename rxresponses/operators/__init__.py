@@ -21,11 +21,13 @@ from typing import Any
 
 from reactivex import Observable
 
-from ..sse import decode_sse, encode_sse
+from ..sse import SSEMessage, decode_sse, encode_sse
+from ..types.aliases import IdFactory, SignalOrEvent
 from ..types.chat import ChatCompletionChunk
+from ..types.events import ResponseStreamEvent
 from ..types.response import Response
 from ..types.signals import Signal
-from ._split_by_item import IdFactory, random_ids
+from ._split_by_item import random_ids
 
 __all__ = [
     "accumulate_text",
@@ -41,7 +43,9 @@ __all__ = [
 ]
 
 
-def parse_chunks() -> Callable[[Observable[Any]], Observable[ChatCompletionChunk]]:
+def parse_chunks() -> Callable[
+    [Observable[SSEMessage | str | bytes]], Observable[ChatCompletionChunk]
+]:
     """Parse SSE messages (or raw ``data`` strings) into Chat chunks.
 
     ``[DONE]`` is skipped. Undecodable data ends the stream with
@@ -59,7 +63,9 @@ def parse_chunks() -> Callable[[Observable[Any]], Observable[ChatCompletionChunk
     return _impl()
 
 
-def parse_events() -> Callable[[Observable[Any]], Observable[Any]]:
+def parse_events() -> Callable[
+    [Observable[SSEMessage | str | bytes]], Observable[ResponseStreamEvent]
+]:
     """Parse SSE messages of a Responses stream into typed events.
 
     Unknown ``type`` values become :class:`~rxresponses.types.events.UnknownEvent` (never an
@@ -103,7 +109,9 @@ def split_by_item(
     return _impl(choice_index=choice_index, think_tags=think_tags, ids=ids)
 
 
-def collect_reasoning(*, as_summary: bool = False) -> Callable[[Observable[Any]], Observable[Any]]:
+def collect_reasoning(
+    *, as_summary: bool = False
+) -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
     """Turn ``reasoning`` signals into a reasoning item's events; pass everything else through.
 
     .. code-block:: text
@@ -121,7 +129,7 @@ def collect_reasoning(*, as_summary: bool = False) -> Callable[[Observable[Any]]
     return _impl(as_summary=as_summary)
 
 
-def accumulate_text() -> Callable[[Observable[Any]], Observable[Any]]:
+def accumulate_text() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
     """Turn ``message`` signals into a message item's events; pass everything else through.
 
     Text becomes an ``output_text`` part, a refusal a ``refusal`` part with its own
@@ -140,7 +148,7 @@ def accumulate_text() -> Callable[[Observable[Any]], Observable[Any]]:
     return _impl()
 
 
-def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:
+def join_tool_args() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
     """Turn ``function_call`` signals into a function call's events; pass the rest through.
 
     Arguments stream as ``function_call_arguments.delta`` as fragments arrive; the ``.done`` event
@@ -164,7 +172,7 @@ def assemble(
     created_at: int | None = None,
     echo: Mapping[str, Any] | None = None,
     ids: IdFactory = random_ids,
-) -> Callable[[Observable[Any]], Observable[Any]]:
+) -> Callable[[Observable[SignalOrEvent]], Observable[ResponseStreamEvent]]:
     """Add the response lifecycle, sequence numbers and the terminal event.
 
     Emits ``response.created`` and ``response.in_progress`` first, numbers every event
@@ -194,7 +202,7 @@ def assemble(
     return _impl(response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids)
 
 
-def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
+def final_response() -> Callable[[Observable[ResponseStreamEvent]], Observable[Response]]:
     """Fold typed Responses events into the final :class:`~rxresponses.types.response.Response`.
 
     Works on both sides (converted Chat streams and parsed Responses streams). Emits one

@@ -39,25 +39,25 @@ from typing import Any
 from reactivex import Observable, abc
 
 from ..errors import RxResponsesError
+from ..types.aliases import IdFactory
 from ..types.chat import ChatCompletionChunk, ChoiceDelta, ChoiceLogprobs, FastDelta
 from ..types.response import InputTokensDetails, OutputTokensDetails, ResponseUsage
 from ..types.signals import (
     ItemFinished,
     ItemKind,
     ItemStarted,
+    ItemStatus,
     ReasoningDelta,
     RefusalDelta,
     Signal,
     StreamFinished,
     StreamStarted,
+    StreamStatus,
     TextDelta,
     ToolCallDelta,
 )
 
 __all__ = ["ChunkSplitter", "IdFactory", "ThinkTagSplitter", "random_ids", "split_by_item"]
-
-#: Makes an id from a prefix (``msg``, ``rs``, ``fc``, ``call``, ``resp``).
-IdFactory = Callable[[str], str]
 
 _OPEN, _CLOSE = "<think>", "</think>"
 
@@ -469,19 +469,19 @@ class ChunkSplitter:
             )
         )
 
-    def _close_reasoning(self, out: list[Signal], status: str = "completed") -> None:
+    def _close_reasoning(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         item = self._reasoning
         if item is not None:
             self._reasoning = None
-            out.append(ItemFinished("reasoning", item.item_id, item.output_index, status))  # type: ignore[arg-type]
+            out.append(ItemFinished("reasoning", item.item_id, item.output_index, status))
 
-    def _close_message(self, out: list[Signal], status: str = "completed") -> None:
+    def _close_message(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         item = self._message
         if item is not None:
             self._message = None
-            out.append(ItemFinished("message", item.item_id, item.output_index, status))  # type: ignore[arg-type]
+            out.append(ItemFinished("message", item.item_id, item.output_index, status))
 
-    def _close_tools(self, out: list[Signal], status: str = "completed") -> None:
+    def _close_tools(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         if not self._tools:
             return
         for call in self._tools:
@@ -491,12 +491,12 @@ class ChunkSplitter:
                     out.append(
                         ToolCallDelta(call.item_id, call.output_index, "".join(call.buffered))
                     )
-            out.append(ItemFinished("function_call", call.item_id, call.output_index, status))  # type: ignore[arg-type]
+            out.append(ItemFinished("function_call", call.item_id, call.output_index, status))
         self._tools = []
         self._tools_by_index.clear()
         self._tools_by_upstream_id.clear()
 
-    def _close_all(self, out: list[Signal], status: str) -> None:
+    def _close_all(self, out: list[Signal], status: ItemStatus) -> None:
         self._close_reasoning(out, status)
         self._close_message(out, status)
         self._close_tools(out, status)
@@ -518,7 +518,7 @@ class ChunkSplitter:
     def _end(
         self,
         out: list[Signal],
-        status: str,
+        status: StreamStatus,
         *,
         reason: str | None = None,
         code: str | None = None,
@@ -530,7 +530,7 @@ class ChunkSplitter:
         self._close_all(out, "completed" if status == "completed" else "incomplete")
         out.append(
             StreamFinished(
-                status,  # type: ignore[arg-type]
+                status,
                 usage=self._usage,
                 incomplete_reason=reason,
                 error_code=code,

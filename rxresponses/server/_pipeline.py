@@ -28,6 +28,7 @@ from ..types.events import (
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
+    ResponseStreamEvent,
 )
 from ..types.response import ResponseCustomToolCall, ResponseFunctionToolCall
 from ..types.signals import StreamFinished
@@ -170,7 +171,7 @@ def server_pipeline(
     response_id: str,
     created_at: int,
     redact: Callable[[str], str] | None = None,
-) -> Callable[[Observable[bytes]], Observable[Any]]:
+) -> Callable[[Observable[bytes]], Observable[ResponseStreamEvent]]:
     """Chat SSE bytes -> Responses events for one request.
 
     Args:

@@ -28,7 +28,7 @@ all 60-odd members.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Final, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, get_args
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter
 
@@ -912,8 +912,19 @@ class UnknownEvent(WireModel):
 
     _is_fallback: ClassVar[bool] = True
 
-    type: str
+    if TYPE_CHECKING:
+        # For type checkers, ``type`` is one literal like every other member's, so that
+        # :data:`ResponseStreamEvent` narrows on ``event.type``; at run time it holds the type
+        # received (read it through :attr:`event_type`).
+        type: Literal["unknown"]
+    else:
+        type: str
     sequence_number: int = 0
+
+    @property
+    def event_type(self) -> str:
+        """The ``type`` the event was received with."""
+        return str(self.type)
 
     @property
     def raw(self) -> dict[str, Any]:
