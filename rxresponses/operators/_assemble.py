@@ -39,21 +39,17 @@ from ..types.events import (
     ResponseCreatedEvent,
     ResponseErrorEvent,
     ResponseFailedEvent,
-    ResponseFunctionCallArgumentsDeltaEvent,
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseIncompleteEvent,
     ResponseInProgressEvent,
     ResponseOutputItemDoneEvent,
     ResponseReasoningSummaryPartDoneEvent,
-    ResponseReasoningSummaryTextDeltaEvent,
     ResponseReasoningSummaryTextDoneEvent,
-    ResponseReasoningTextDeltaEvent,
     ResponseReasoningTextDoneEvent,
-    ResponseRefusalDeltaEvent,
     ResponseRefusalDoneEvent,
-    ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
 )
+from ..types.registry import DELTA_CLASSES, DELTA_TYPES, EVENT_KINDS
 from ..types.response import IncompleteDetails, Response, ResponseError
 from ..types.signals import (
     ItemFinished,
@@ -75,41 +71,10 @@ _OWNER = {
     "reasoning": "collect_reasoning()",
     "function_call": "join_tool_args()",
 }
-_TEXT_DONES = frozenset(
-    {
-        "response.output_text.done",
-        "response.refusal.done",
-        "response.reasoning_text.done",
-        "response.reasoning_summary_text.done",
-    }
-)
-
-
 # The per-token events: numbered on a short path (they open and close nothing, so _track has
 # nothing to do for them; see forward_delta).
-_DELTA_EVENTS = frozenset(
-    {
-        ResponseTextDeltaEvent,
-        ResponseRefusalDeltaEvent,
-        ResponseReasoningTextDeltaEvent,
-        ResponseReasoningSummaryTextDeltaEvent,
-        ResponseFunctionCallArgumentsDeltaEvent,
-    }
-)
-_DELTA_KINDS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.refusal.delta",
-        "response.reasoning_text.delta",
-        "response.reasoning_summary_text.delta",
-        "response.function_call_arguments.delta",
-    }
-)
-
-
-def _sub_index(event: Any) -> int:
-    index = getattr(event, "content_index", None)
-    return int(index if index is not None else getattr(event, "summary_index", 0))
+_DELTA_EVENTS = DELTA_CLASSES
+_DELTA_KINDS = DELTA_TYPES
 
 
 _ITEM_SIGNALS = (ItemStarted, ItemFinished, TextDelta, RefusalDelta, ReasoningDelta, ToolCallDelta)
@@ -306,30 +271,32 @@ class Assembler:
         return event
 
     def _track(self, event: Any, dense: int) -> None:
-        kind = event.type
-        if kind == "response.output_item.added":
+        kind = EVENT_KINDS.get(event.type)
+        if kind is None:
+            return
+        role = kind.role
+        if role == "item_added":
             self._open.add(dense)
             if getattr(event.item, "type", None) == "function_call":
                 self._args_open.add(dense)
-        elif kind == "response.output_item.done":
+        elif role == "item_done":
             self._open.discard(dense)
             self._args_open.discard(dense)
             for key in [k for k in self._parts if k[0] == dense]:
                 del self._parts[key]
-        elif kind == "response.content_part.added":
-            self._parts[(dense, "content", event.content_index)] = False
-        elif kind == "response.reasoning_summary_part.added":
-            self._parts[(dense, "summary", event.summary_index)] = False
-        elif kind == "response.content_part.done":
-            self._parts.pop((dense, "content", event.content_index), None)
-        elif kind == "response.reasoning_summary_part.done":
-            self._parts.pop((dense, "summary", event.summary_index), None)
-        elif kind in _TEXT_DONES:
-            key = (dense, "summary" if "summary" in kind else "content", _sub_index(event))
-            if key in self._parts:
+        elif kind.family is None:
+            return
+        elif kind.index_field is None:  # an item field's .done
+            if role == "done" and kind.family == "arguments":
+                self._args_open.discard(dense)
+        else:
+            key = (dense, kind.family, getattr(event, kind.index_field))
+            if role == "part_added":
+                self._parts[key] = False
+            elif role == "part_done":
+                self._parts.pop(key, None)
+            elif role == "done" and key in self._parts:
                 self._parts[key] = True
-        elif kind == "response.function_call_arguments.done":
-            self._args_open.discard(dense)
 
     def _close_item(self, dense: int, item: Any) -> list[Any]:
         """The events that close an item a stage left open: its open parts' ``.done`` events,

@@ -34,6 +34,7 @@ from reactivex import Observable, abc
 
 from ..errors import RxResponsesError
 from ..types._base import _new, _set_dict, _set_extra, _set_fields_set, _set_private
+from ..types.registry import EVENT_KINDS, LIFECYCLE_TYPES, TERMINAL_TYPES
 from ..types.response import Logprob, Response, ResponseError
 
 __all__ = ["Fragments", "ResponseAccumulator", "final_response"]
@@ -87,8 +88,8 @@ class Fragments:
         return bool(self._tail) or bool(self._blocks)
 
 
-_LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress"})
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_LIFECYCLE = LIFECYCLE_TYPES
+_TERMINAL = TERMINAL_TYPES
 _STATUS_SUFFIXES = {
     "in_progress": "in_progress",
     "searching": "searching",
@@ -97,32 +98,26 @@ _STATUS_SUFFIXES = {
     "completed": "completed",
     "failed": "failed",
 }
-# delta type -> (buffer family, the event field that holds the part index, or None: index 0).
-# ``response.output_text.delta``, the most frequent event by far, is tested before this lookup.
+# From the registry (see rxresponses.types.registry), for the kinds whose text the fold keeps
+# (``family`` set): delta type -> (buffer family, the field that holds the part index, or None:
+# index 0). ``response.output_text.delta``, the most frequent event by far, is tested before.
 _DELTAS: dict[str, tuple[str, str | None]] = {
-    "response.reasoning_text.delta": ("content", "content_index"),
-    "response.refusal.delta": ("content", "content_index"),
-    "response.reasoning_summary_text.delta": ("summary", "summary_index"),
-    "response.function_call_arguments.delta": ("arguments", None),
-    "response.custom_tool_call_input.delta": ("input", None),
-    "response.mcp_call_arguments.delta": ("arguments", None),
-    "response.code_interpreter_call_code.delta": ("code", None),
+    t: (k.family, k.index_field)
+    for t, k in EVENT_KINDS.items()
+    if k.role == "delta" and k.family is not None and t != "response.output_text.delta"
 }
-# part-level text .done type -> (buffer family, the event field that holds the part index, the
-# part attribute the event carries): the text replaces what the deltas built.
-_PART_DONES = {
-    "response.output_text.done": ("content", "content_index", "text"),
-    "response.reasoning_text.done": ("content", "content_index", "text"),
-    "response.refusal.done": ("content", "content_index", "refusal"),
-    "response.reasoning_summary_text.done": ("summary", "summary_index", "text"),
-}
+# part-level text .done type -> (buffer family, the field that holds the part index, the part
+# attribute the event carries): the text replaces what the deltas built.
+_PART_DONES: dict[str, tuple[str, str, str]] = {}
 # item-level .done type -> (buffer family and item attribute, the attribute the event carries)
-_ITEM_DONES = {
-    "response.function_call_arguments.done": ("arguments", "arguments"),
-    "response.custom_tool_call_input.done": ("input", "input"),
-    "response.mcp_call_arguments.done": ("arguments", "arguments"),
-    "response.code_interpreter_call_code.done": ("code", "code"),
-}
+_ITEM_DONES: dict[str, tuple[str, str]] = {}
+for _type, _kind in EVENT_KINDS.items():
+    if _kind.role != "done" or _kind.family is None or _kind.text_field is None:
+        continue
+    if _kind.index_field is not None:
+        _PART_DONES[_type] = (_kind.family, _kind.index_field, _kind.text_field)
+    else:
+        _ITEM_DONES[_type] = (_kind.family, _kind.text_field)
 
 
 def _copy(model: Any) -> Any:
