@@ -15,8 +15,8 @@ import reactivex
 from reactivex import Observable
 
 from . import operators as rxo
+from .operators._core import random_ids
 from .operators._fused import fused_chat_sse_to_responses, fused_chat_to_responses
-from .operators._split_by_item import random_ids
 from .sse import DEFAULT_MAX_LINE_BYTES
 from .types.aliases import IdFactory
 from .types.chat import ChatCompletionChunk

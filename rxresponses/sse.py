@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from reactivex import Observable, abc
+from reactivex import Observable
 from reactivex import operators as ops
 
 from .errors import SSELineTooLongError
@@ -226,54 +226,9 @@ def decode_sse(
         SSEMessage("a") ------- SSEMessage("b") ---------------------- |
     """
 
-    def _decode(source: Observable[bytes]) -> Observable[SSEMessage]:
-        def subscribe(
-            observer: abc.ObserverBase[SSEMessage], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            decoder = SSEDecoder(max_line_bytes=max_line_bytes)
-            done = False
+    from .operators._parse import decode_sse as _impl  # the one shell: a stage run by the driver
 
-            def emit(messages: list[SSEMessage]) -> None:
-                nonlocal done
-                for message in messages:
-                    if message.data == "[DONE]":
-                        done = True
-                        observer.on_completed()
-                        return
-                    observer.on_next(message)
-
-            def on_next(chunk: bytes) -> None:
-                nonlocal done
-                if done:
-                    return
-                try:
-                    messages = decoder.feed(chunk)
-                except Exception as exc:
-                    done = True
-                    observer.on_error(exc)
-                    return
-                emit(messages)
-
-            def on_error(exc: Exception) -> None:
-                if done:
-                    return
-                # What was fully framed before the failure is still delivered.
-                emit(decoder.flush())
-                if not done:
-                    observer.on_error(exc)
-
-            def on_completed() -> None:
-                if done:
-                    return
-                emit(decoder.flush())
-                if not done:
-                    observer.on_completed()
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _decode
+    return _impl(max_line_bytes=max_line_bytes)
 
 
 def encode_message(message: SSEMessage) -> bytes:

@@ -21,15 +21,16 @@ from typing import Any
 
 from reactivex import Observable
 
-from ..sse import SSEMessage, decode_sse, encode_sse
+from ..sse import DEFAULT_MAX_LINE_BYTES, SSEMessage, encode_sse
 from ..types.aliases import IdFactory, SignalOrEvent
 from ..types.chat import ChatCompletionChunk
 from ..types.events import ResponseStreamEvent
 from ..types.response import Response
 from ..types.signals import Signal
-from ._split_by_item import random_ids
+from ._core import Stage, random_ids, stage_operator
 
 __all__ = [
+    "Stage",
     "accumulate_text",
     "assemble",
     "collect_reasoning",
@@ -40,7 +41,28 @@ __all__ = [
     "parse_chunks",
     "parse_events",
     "split_by_item",
+    "stage_operator",
 ]
+
+
+def decode_sse(
+    *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Callable[[Observable[bytes]], Observable[SSEMessage]]:
+    """Decode a stream of bytes into :class:`~rxresponses.sse.SSEMessage` values.
+
+    Completes at ``data: [DONE]`` (which is not emitted; the upstream is disposed) or when the bytes
+    end; what was fully framed before the bytes fail is still emitted. A line longer than
+    ``max_line_bytes`` fails the stream with :class:`~rxresponses.errors.SSELineTooLongError`.
+
+    .. code-block:: text
+
+        b"data: a\\n\\nda" ---- b"ta: b\\n\\n" ---- b"data: [DONE]\\n\\n" --|
+        [                       decode_sse()                            ]
+        SSEMessage("a") ------- SSEMessage("b") ---------------------- |
+    """
+    from ._parse import decode_sse as _impl
+
+    return _impl(max_line_bytes=max_line_bytes)
 
 
 def parse_chunks() -> Callable[

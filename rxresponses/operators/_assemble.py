@@ -30,9 +30,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from ..errors import PipelineError, RxResponsesError
+from ..types.aliases import IdFactory
 from ..types.events import (
     ResponseCompletedEvent,
     ResponseContentPartDoneEvent,
@@ -61,8 +62,8 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
 )
+from ._core import random_ids, stage_operator
 from ._final import ResponseAccumulator, _shallow
-from ._split_by_item import IdFactory, random_ids
 
 __all__ = ["Assembler", "assemble", "check_echo"]
 
@@ -128,6 +129,8 @@ class Assembler:
             copied before it is numbered.
     """
 
+    name = "assemble()"
+
     def __init__(
         self,
         *,
@@ -161,10 +164,23 @@ class Assembler:
         self.ended = False
 
     def handle(self, value: Any) -> list[Any]:
+        """Take one value: an event (numbered on a copy, unless ``owns_input``) or a signal."""
         if self.ended:
             return []
         if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
             return [self.forward_delta(value if self._owns_input else _shallow(value))]
+        return self._take(value, self._owns_input)
+
+    def handle_owned(self, value: Any) -> list[Any]:
+        """:meth:`handle` for a value that a stage built for this one and nobody else has seen
+        (the driver knows): an event is numbered in place, before anyone sees it."""
+        if self.ended:
+            return []
+        if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
+            return [self.forward_delta(value)]
+        return self._take(value, True)
+
+    def _take(self, value: Any, owned: bool) -> list[Any]:
         if isinstance(value, StreamStarted):
             return self._start(value) if not self._started else []
         if isinstance(value, StreamFinished):
@@ -177,7 +193,7 @@ class Assembler:
         if not hasattr(value, "sequence_number"):
             raise PipelineError(f"assemble() got {type(value).__name__}, not a Responses event")
         out = [] if self._started else self._start(None)
-        out.append(self._forward(value if self._owns_input else _shallow(value)))
+        out.append(self._forward(value if owned else _shallow(value)))
         return out
 
     def finish(self) -> list[Any]:
@@ -454,45 +470,9 @@ def assemble(
     ids: IdFactory = random_ids,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Implementation of :func:`rxresponses.operators.assemble`."""
-
     check_echo(echo)  # invalid echoed fields raise now, not mid-stream
-
-    def _assemble(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            asm = Assembler(
-                response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids
-            )
-            on_next_down = observer.on_next
-
-            def emit(values: list[Any]) -> None:
-                for value in values:
-                    on_next_down(value)
-                if asm.ended:
-                    observer.on_completed()
-
-            def on_next(value: Any) -> None:
-                if asm.ended:
-                    return
-                try:
-                    out = asm.handle(value)
-                except PipelineError as exc:
-                    asm.ended = True
-                    observer.on_error(exc)
-                    return
-                emit(out)
-
-            def on_error(exc: Exception) -> None:
-                if not asm.ended:
-                    emit(asm.fail(exc))
-
-            def on_completed() -> None:
-                if not asm.ended:
-                    emit(asm.finish())
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _assemble
+    return stage_operator(
+        lambda: Assembler(
+            response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids
+        )
+    )

@@ -45,8 +45,9 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from ..errors import ChunkDecodeError, PipelineError
-from ..sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
+from ..errors import ChunkDecodeError, PipelineError, StageError
+from ..sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder, SSEMessage
+from ..types.aliases import IdFactory
 from ..types.chat import ChatCompletionChunk, FastChunkReader, FastDelta, parse_chunk
 from ..types.signals import (
     ItemFinished,
@@ -60,12 +61,21 @@ from ..types.signals import (
 from ._accumulate_text import TextStage
 from ._assemble import Assembler, check_echo
 from ._collect_reasoning import ReasoningStage
+from ._core import random_ids
 from ._join_tool_args import ToolCallStage
-from ._split_by_item import ChunkSplitter, IdFactory, random_ids
+from ._split_by_item import ChunkSplitter
 
 __all__ = ["fused_chat_sse_to_responses", "fused_chat_to_responses"]
 
 _Handler = Callable[[Any], "list[Any] | None"]
+
+
+def _WRONG_CHUNK(value: Any) -> str:
+    kind = type(value)
+    return (
+        "chat_to_responses() takes rxresponses ChatCompletionChunk values (parse_chunks() "
+        f"makes them), got {kind.__module__}.{kind.__qualname__}"
+    )
 
 
 class _Run:
@@ -113,6 +123,14 @@ class _Run:
 
     def chunk(self, chunk: ChatCompletionChunk) -> None:
         self._lanes.clear()
+        if not isinstance(chunk, ChatCompletionChunk) and not self.done:
+            # A programming error (an openai SDK chunk object, a dict...), not a fault of the
+            # stream: the subscriber's on_error, naming the operator and the value.
+            self.split_done = self.asm.ended = True
+            self.observer.on_error(
+                StageError("chat_to_responses()", chunk, TypeError(_WRONG_CHUNK(chunk)))
+            )
+            return
         self._split(self.splitter.handle, chunk)
 
     def fast(self, fields: FastDelta) -> None:
@@ -355,10 +373,27 @@ def fused_chat_sse_to_responses(
                         return
                     run.chunk(chunk)
 
-            def on_next(piece: bytes) -> None:
+            def on_next(piece: bytes | SSEMessage) -> None:
                 nonlocal stopped
                 if stopped:
                     return
+                if type(piece) is not bytes:
+                    if isinstance(piece, SSEMessage):  # already decoded (from_file())
+                        emit([piece.data])
+                        return
+                    if not isinstance(piece, bytes | bytearray | memoryview):
+                        stopped = True  # a programming error: the subscriber's on_error
+                        run.asm.ended = True
+                        message = f"takes bytes or SSEMessage values, got {type(piece).__name__}"
+                        observer.on_error(
+                            StageError(
+                                "chat_sse_to_responses()",
+                                piece,
+                                TypeError("decode_sse() " + message),
+                            )
+                        )
+                        return
+                    piece = bytes(piece)
                 try:
                     datas = decoder.feed_data(piece)
                 except Exception as exc:

@@ -32,11 +32,10 @@ Decisions (each documented in the README's "Mapping" section):
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from ..errors import RxResponsesError
 from ..types.aliases import IdFactory
@@ -56,15 +55,11 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
 )
+from ._core import random_ids, stage_operator
 
 __all__ = ["ChunkSplitter", "IdFactory", "ThinkTagSplitter", "random_ids", "split_by_item"]
 
 _OPEN, _CLOSE = "<think>", "</think>"
-
-
-def random_ids(prefix: str) -> str:
-    """The default :data:`IdFactory`: ``<prefix>_`` + 24 random hex digits."""
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 class ThinkTagSplitter:
@@ -189,13 +184,41 @@ class ChunkSplitter:
 
     # -- public API ---------------------------------------------------------------------------
 
+    name = "split_by_item()"
+    fresh_output = True
+
     @property
     def started(self) -> bool:
         """True once :class:`StreamStarted` was sent."""
         return self._started
 
+    @property
+    def ended(self) -> bool:
+        """True once :class:`StreamFinished` was sent."""
+        return self._ended
+
+    @property
+    def choice_index(self) -> int:
+        """The choice this splitter converts."""
+        return self._choice
+
     def handle(self, chunk: ChatCompletionChunk) -> list[Signal]:
-        """Consume one chunk; return the signals it produces."""
+        """Consume one chunk; return the signals it produces.
+
+        A chunk this splitter cannot read fails the stream (``StreamFinished("failed")``); a
+        value that is not a :class:`ChatCompletionChunk` at all is a ``TypeError``.
+        """
+        if not isinstance(chunk, ChatCompletionChunk):
+            raise TypeError(
+                f"split_by_item() takes rxresponses ChatCompletionChunk values (parse_chunks() "
+                f"makes them), got {type(chunk).__module__}.{type(chunk).__qualname__}"
+            )
+        try:
+            return self._handle(chunk)
+        except Exception as exc:  # a chunk we cannot read: fail the stream
+            return self.fail(exc)
+
+    def _handle(self, chunk: ChatCompletionChunk) -> list[Signal]:
         out: list[Signal] = []
         if self._ended:
             return out
@@ -617,41 +640,6 @@ def split_by_item(
     *, choice_index: int = 0, think_tags: bool = True, ids: IdFactory = random_ids
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[Signal]]:
     """Implementation of :func:`rxresponses.operators.split_by_item`."""
-
-    def _split(source: Observable[ChatCompletionChunk]) -> Observable[Signal]:
-        def subscribe(
-            observer: abc.ObserverBase[Signal], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            splitter = ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids)
-            done = False
-
-            def emit(signals: list[Signal]) -> None:
-                nonlocal done
-                for signal in signals:
-                    observer.on_next(signal)
-                    if isinstance(signal, StreamFinished):
-                        done = True
-                        observer.on_completed()
-
-            def on_next(chunk: ChatCompletionChunk) -> None:
-                if done:
-                    return
-                try:
-                    signals = splitter.handle(chunk)
-                except Exception as exc:  # a bug or a chunk we cannot read: fail the stream
-                    signals = splitter.fail(exc)
-                emit(signals)
-
-            def on_error(exc: Exception) -> None:
-                if not done:
-                    emit(splitter.fail(exc))
-
-            def on_completed() -> None:
-                if not done:
-                    emit(splitter.finish())
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _split
+    return stage_operator(
+        lambda: ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids)
+    )

@@ -17,10 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 import reactivex
-from reactivex import Observable, abc
-from reactivex import operators as ops
+from reactivex import Observable
 
 from .. import operators as rxo
+from ..operators._core import stage_operator
 from ..types.events import (
     ResponseCustomToolCallInputDeltaEvent,
     ResponseCustomToolCallInputDoneEvent,
@@ -47,6 +47,8 @@ class ToolNameStage:
       becomes ``custom_tool_call_input.delta`` (the whole input) + ``custom_tool_call_input.done``.
       Arguments that are not that JSON object are taken as the input itself.
     """
+
+    name = "restore_tool_names()"
 
     def __init__(self, names: Mapping[str, ToolName]) -> None:
         self._names = names
@@ -81,6 +83,12 @@ class ToolNameStage:
             )
             return out
         return [event]
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
 
     def _item(self, item: ResponseFunctionToolCall, tool: ToolName, *, added: bool) -> Any:
         if not tool.custom:
@@ -125,28 +133,7 @@ def restore_tool_names(
         names: Chat function name -> the Responses tool (see :class:`ToolNameStage`).
     """
 
-    def _operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            stage = ToolNameStage(names)
-
-            def on_next(value: Any) -> None:
-                try:
-                    out = stage.handle(value)
-                except Exception as exc:
-                    observer.on_error(exc)
-                    return
-                for item in out:
-                    observer.on_next(item)
-
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
-
-    return _operator
+    return stage_operator(lambda: ToolNameStage(names))
 
 
 def redact_errors(redact: Callable[[str], str]) -> Callable[[Observable[Any]], Observable[Any]]:
@@ -157,12 +144,25 @@ def redact_errors(redact: Callable[[str], str]) -> Callable[[Observable[Any]], O
     before it becomes the ``error`` event and ``response.error``.
     """
 
-    def mask(value: Any) -> Any:
-        if isinstance(value, StreamFinished) and value.error_message:
-            return replace(value, error_message=redact(value.error_message))
-        return value
+    return stage_operator(lambda: _RedactStage(redact))
 
-    return ops.map(mask)
+
+class _RedactStage:
+    name = "redact_errors()"
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._redact = redact
+
+    def handle(self, value: Any) -> list[Any] | None:
+        if isinstance(value, StreamFinished) and value.error_message:
+            return [replace(value, error_message=self._redact(value.error_message))]
+        return None
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
 
 
 def server_pipeline(
