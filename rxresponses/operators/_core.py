@@ -113,12 +113,38 @@ class Driver:
         # change in place before anyone sees them.
         seen: list[Callable[[Any], None]] = [observer.on_next] * (n + 1)
         fresh: list[Callable[[Any], None]] = [observer.on_next] * (n + 1)
+        handles: list[frozenset[type] | None] = [getattr(s, "handles", None) for s in self._stages]
         for i in range(n - 1, -1, -1):
-            seen[i] = self._feeder(i, seen[i + 1], fresh[i + 1], owned=False)
-            fresh[i] = self._feeder(i, seen[i + 1], fresh[i + 1], owned=True)
+            seen_down = self._router(i + 1, seen, handles)
+            fresh_down = self._router(i + 1, fresh, handles)
+            seen[i] = self._feeder(i, seen_down, fresh_down, owned=False)
+            fresh[i] = self._feeder(i, seen_down, fresh_down, owned=True)
         self._feeds = seen
         #: Feed one value from the source.
         self.on_next = seen[0]
+
+    @staticmethod
+    def _router(
+        j: int, feeds: list[Callable[[Any], None]], handles: list[frozenset[type] | None]
+    ) -> Callable[[Any], None]:
+        """Deliver a value to stage ``j``, or straight to the first stage after it that acts on
+        values of its type (a stage with ``handles`` passes the other types on unchanged)."""
+        n = len(handles)
+        if j == n or handles[j] is None:
+            return feeds[j]
+        route: dict[type, Callable[[Any], None]] = {}
+
+        def deliver(value: Any) -> None:
+            kind = type(value)
+            target = route.get(kind)
+            if target is None:
+                k = j
+                while k < n and (known := handles[k]) is not None and kind not in known:
+                    k += 1
+                target = route[kind] = feeds[k]
+            target(value)
+
+        return deliver
 
     def _feeder(
         self,
@@ -135,13 +161,8 @@ class Driver:
         passed = down_fresh if owned else down_seen  # a value passed on keeps its provenance
         down = down_fresh if getattr(stage, "fresh_output", False) else down_seen
 
-        handles = getattr(stage, "handles", None)  # the only types it acts on, if it says
-
         def feed(value: Any) -> None:
             if closed[i]:
-                return
-            if handles is not None and type(value) not in handles:
-                passed(value)
                 return
             try:
                 out = handle(value)

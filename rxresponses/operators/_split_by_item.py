@@ -253,10 +253,23 @@ class ChunkSplitter:
         ``reasoning_details`` or ``function_call``, and one choice, the converted one: of
         :meth:`handle` only the part below is left, calling the same helpers.
         """
+        content, reasoning, tool = fields
+        message = self._message
+        if (
+            message is not None
+            and content
+            and not reasoning
+            and tool is None
+            and (self._think is None or self._think.in_text)
+            and not self._ended
+            and self._finish_reason is None
+        ):
+            # Text for the open message (no reasoning or tool call is open beside it): what
+            # _content() -> _text() -> _open_message() come to, without the calls.
+            return [TextDelta(message.item_id, message.output_index, content, None)]
         out: list[Signal] = []
         if self._ended or self._finish_reason is not None:
             return out
-        content, reasoning, tool = fields
         if reasoning:
             self._reasoning_text(reasoning, out)
         if content:
