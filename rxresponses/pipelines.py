@@ -1,9 +1,10 @@
 """Ready-made compositions of the operators.
 
 ``chat_to_responses()`` is the whole Chat -> Responses conversion as one operator; the others add
-the SSE decoding in front. ``chat_to_responses()`` and ``chat_sse_to_responses()`` run their stages
-fused in one subscription; ``chat_to_responses_composed()`` spells the same out as a plain
-:func:`reactivex.compose` chain: copy it and insert your own stage wherever you need it.
+the SSE decoding in front. Each runs in one subscription: ``chat_to_responses()`` is the chain of
+the operators' stages (``chat_to_responses_composed()`` spells it out: copy it and insert your
+own stage wherever you need it; it stays one subscription), ``chat_sse_to_responses()`` the
+same stages with per-item lanes (:mod:`rxresponses.operators._fused`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from reactivex import Observable
 
 from . import operators as rxo
 from .operators._core import random_ids
-from .operators._fused import fused_chat_sse_to_responses, fused_chat_to_responses
+from .operators._fused import fused_chat_sse_to_responses
 from .sse import DEFAULT_MAX_LINE_BYTES
 from .types.aliases import IdFactory
 from .types.chat import ChatCompletionChunk
@@ -43,17 +44,13 @@ def chat_to_responses(
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
     """Chat chunks -> typed Responses events, ending in exactly one terminal event.
 
-    Produces the same events as::
-
-        reactivex.compose(
-            split_by_item(), collect_reasoning(), accumulate_text(), join_tool_args(), assemble()
-        )
-
-    but runs the five state machines in one subscription (no observer hop between stages; see
-    :mod:`rxresponses.operators._fused`). Compose the operators yourself to insert a stage of your
-    own between them. See the operators for the arguments.
+    The composition ``split_by_item() | collect_reasoning() | accumulate_text() |
+    join_tool_args() | assemble()``: one chain of stages run by the driver in one subscription,
+    which also takes in a ``parse_chunks()`` (or ``decode_sse() | parse_chunks()``) piped right
+    before it, reading the common chunk shapes without building a ``ChatCompletionChunk`` (see
+    :mod:`rxresponses.operators._core`). See the operators for the arguments.
     """
-    return fused_chat_to_responses(
+    return chat_to_responses_composed(
         response_id=response_id,
         model=model,
         created_at=created_at,

@@ -1,29 +1,17 @@
-"""``split_by_item | collect_reasoning | accumulate_text | join_tool_args | assemble`` in one hop.
+"""``chat_sse_to_responses()``: SSE bytes -> typed Responses events with per-item lanes.
 
-Composing the five operators costs five Rx subscriptions and an observer call per hop per chunk.
-:func:`fused_chat_to_responses` drives the *same* state machines (:class:`ChunkSplitter`,
-:class:`ReasoningStage`, :class:`TextStage`, :class:`ToolCallStage`, :class:`Assembler`) back to
-back inside one subscription, with the same error semantics as the composed chain:
-
-* an exception from the splitter fails the stream through the splitter (``error`` +
-  ``response.failed`` with everything open closed and kept);
-* an exception from an item stage reaches the assembler as an upstream error (``error`` +
-  ``response.failed``);
-* a :class:`~rxresponses.errors.PipelineError` from the assembler goes to ``on_error``.
-
-Each signal goes straight to the item stage that owns it (by signal type and item kind) and that
-stage's events to the assembler: the composed chain offers every value to every stage, which then
-passes on what is not its own, so both deliver the same values in the same order.
-
-It is what :func:`rxresponses.pipelines.chat_to_responses` returns. Compose the operators yourself
-when you want a stage of your own between them; the output is the same (a test holds them equal).
-
-:func:`fused_chat_sse_to_responses` (behind :func:`rxresponses.pipelines.chat_sse_to_responses`)
-also folds ``decode_sse() | parse_chunks()`` into the same subscription, with their semantics
-(``[DONE]`` completes; a decoder error, an undecodable chunk or an upstream error fails the
-stream after what was framed before it), and reads the common chunk shapes without building a
-``ChatCompletionChunk`` (:class:`~rxresponses.types.chat.FastChunkReader`; the tests hold the events
-equal to the typed path).
+:func:`fused_chat_sse_to_responses` drives the *same* state machines as the operators
+(:class:`ChunkSplitter`, :class:`ReasoningStage`, :class:`TextStage`, :class:`ToolCallStage`,
+:class:`Assembler`) back to back inside one subscription, folding ``decode_sse() |
+parse_chunks()`` in, with their semantics (``[DONE]`` completes; a decoder error, an undecodable
+chunk or an upstream error fails the stream after what was framed before it; an exception from
+an item stage reaches the assembler as an upstream error; a
+:class:`~rxresponses.errors.PipelineError` from the assembler goes to ``on_error``). It reads
+the common chunk shapes without building a ``ChatCompletionChunk``
+(:class:`~rxresponses.types.chat.FastChunkReader`; the tests hold the events equal to the typed
+path). Each signal goes straight to the item stage that owns it, and that stage's events to the
+assembler. The operators' driver (:mod:`rxresponses.operators._core`) runs the same chain for
+every other composition; this module adds the lanes below on top.
 
 The fast lane: most chunks of a long stream are one more fragment of the item the previous
 chunk fed. After a fast-read chunk that gave exactly one delta signal, :class:`_Run` asks the
@@ -65,17 +53,9 @@ from ._core import random_ids
 from ._join_tool_args import ToolCallStage
 from ._split_by_item import ChunkSplitter
 
-__all__ = ["fused_chat_sse_to_responses", "fused_chat_to_responses"]
+__all__ = ["fused_chat_sse_to_responses"]
 
 _Handler = Callable[[Any], "list[Any] | None"]
-
-
-def _WRONG_CHUNK(value: Any) -> str:
-    kind = type(value)
-    return (
-        "chat_to_responses() takes rxresponses ChatCompletionChunk values (parse_chunks() "
-        f"makes them), got {kind.__module__}.{kind.__qualname__}"
-    )
 
 
 class _Run:
@@ -123,14 +103,6 @@ class _Run:
 
     def chunk(self, chunk: ChatCompletionChunk) -> None:
         self._lanes.clear()
-        if not isinstance(chunk, ChatCompletionChunk) and not self.done:
-            # A programming error (an openai SDK chunk object, a dict...), not a fault of the
-            # stream: the subscriber's on_error, naming the operator and the value.
-            self.split_done = self.asm.ended = True
-            self.observer.on_error(
-                StageError("chat_to_responses()", chunk, TypeError(_WRONG_CHUNK(chunk)))
-            )
-            return
         self._split(self.splitter.handle, chunk)
 
     def fast(self, fields: FastDelta) -> None:
@@ -296,34 +268,6 @@ def _options(
         "reasoning_as_summary": reasoning_as_summary,
         "ids": ids,
     }
-
-
-def fused_chat_to_responses(
-    *,
-    response_id: str | None = None,
-    model: str | None = None,
-    created_at: int | None = None,
-    echo: Mapping[str, Any] | None = None,
-    choice_index: int = 0,
-    think_tags: bool = True,
-    reasoning_as_summary: bool = False,
-    ids: IdFactory = random_ids,
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
-    """The five conversion stages in one subscription (see the module docstring)."""
-    options = _options(
-        response_id, model, created_at, echo, choice_index, think_tags, reasoning_as_summary, ids
-    )
-
-    def _fused(source: Observable[ChatCompletionChunk]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            run = _Run(observer, options)
-            return source.subscribe(run.chunk, run.error, run.completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _fused
 
 
 def fused_chat_sse_to_responses(
