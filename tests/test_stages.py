@@ -300,7 +300,7 @@ def test_final_stage_folds_and_tells_a_failure_in_the_response() -> None:
     )
     stage = FinalStage()
     for event in events[:4]:  # cut before the end
-        assert stage.handle(event) == []
+        assert not stage.handle(event)  # held: nothing until the end
     (response,) = stage.fail(ConnectionResetError("reset"))
     assert stage.ended
     assert response.status == "failed"

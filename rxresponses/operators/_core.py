@@ -114,11 +114,16 @@ class Driver:
         seen: list[Callable[[Any], None]] = [observer.on_next] * (n + 1)
         fresh: list[Callable[[Any], None]] = [observer.on_next] * (n + 1)
         handles: list[frozenset[type] | None] = [getattr(s, "handles", None) for s in self._stages]
+        owner_after = False  # a stage at i or after takes owned values
         for i in range(n - 1, -1, -1):
             seen_down = self._router(i + 1, seen, handles)
-            fresh_down = self._router(i + 1, fresh, handles)
+            fresh_down = self._router(i + 1, fresh, handles) if owner_after else seen_down
             seen[i] = self._feeder(i, seen_down, fresh_down, owned=False)
-            fresh[i] = self._feeder(i, seen_down, fresh_down, owned=True)
+            owner_after = owner_after or hasattr(self._stages[i], "handle_owned")
+            if owner_after:
+                fresh[i] = self._feeder(i, seen_down, fresh_down, owned=True)
+            else:
+                fresh[i] = seen[i]
         self._feeds = seen
         #: Feed one value from the source.
         self.on_next = seen[0]

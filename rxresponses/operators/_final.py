@@ -565,17 +565,17 @@ class FinalStage:
         self._held: list[Any] | None = []  # None once the stream proved long: fold as they come
         self.ended = False
 
-    def handle(self, event: Any) -> list[Response]:
+    def handle(self, event: Any) -> tuple[()]:
         held = self._held
         if held is None:
             self._acc.handle(event)
-            return []
+            return ()
         held.append(event)
         if len(held) >= _HOLD:
             for value in held:
                 self._acc.handle(value)
             self._held = None
-        return []
+        return ()
 
     def _settle(self) -> ResponseAccumulator:
         held, self._held = self._held, None
