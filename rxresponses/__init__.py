@@ -19,6 +19,7 @@ from .errors import (
     RxResponsesError,
     SSEDecodeError,
     SSELineTooLongError,
+    StageError,
     UpstreamError,
     UpstreamStatusError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "SSEDecodeError",
     "SSEDecoder",
     "SSELineTooLongError",
+    "StageError",
     "SSEMessage",
     "UpstreamError",
     "UpstreamStatusError",
