@@ -9,7 +9,8 @@ A *stage* is a plain state machine, one per subscription:
   the stream completes; otherwise the error goes on to the next stage;
 * ``ended`` (optional, default ``False``): set once the stage has emitted its last value (the
   splitter's ``StreamFinished``, the assembler's terminal event, ``data: [DONE]``); what follows
-  it completes, and later input is ignored;
+  it completes, and later input is ignored; if its ``error`` is set then, the stream ends with
+  that error instead (after the values);
 * ``name`` (optional): the operator, as error messages name it;
 * ``handles`` (optional): the set of value types it acts on; the driver passes any other value
   on without calling ``handle`` (the item stages each own a few signal types);
@@ -181,7 +182,11 @@ class Driver:
                     down(item)
             if may_end and stage.ended and not closed[i]:
                 closed[i] = True
-                self._close(i + 1)
+                error = getattr(stage, "error", None)
+                if error is None:
+                    self._close(i + 1)
+                else:  # it ended the stream with an error of the pipeline
+                    self._raised(i, value, error)
 
         return feed
 

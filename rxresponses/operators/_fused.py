@@ -49,11 +49,11 @@ from ..types.signals import (
 from ._accumulate_text import TextStage
 from ._assemble import Assembler, check_echo
 from ._collect_reasoning import ReasoningStage
-from ._core import random_ids
+from ._core import random_ids, stage_operator
 from ._join_tool_args import ToolCallStage
 from ._split_by_item import ChunkSplitter
 
-__all__ = ["fused_chat_sse_to_responses"]
+__all__ = ["ChatSSEStage", "fused_chat_sse_to_responses"]
 
 _Handler = Callable[[Any], "list[Any] | None"]
 
@@ -270,6 +270,123 @@ def _options(
     }
 
 
+class _Collect(abc.ObserverBase[Any]):
+    """What :class:`_Run` delivers to, when it runs as a stage: the values of one input."""
+
+    __slots__ = ("completed", "error", "out")
+
+    def __init__(self) -> None:
+        self.out: list[Any] = []  # never replaced: the lanes hold its append
+        self.completed = False
+        self.error: Exception | None = None
+
+    def on_next(self, value: Any) -> None:
+        self.out.append(value)
+
+    def on_completed(self) -> None:
+        self.completed = True
+
+    def on_error(self, error: Exception) -> None:
+        self.error = error
+
+
+class ChatSSEStage:
+    """``decode_sse() | parse_chunks() | chat_to_responses()`` with lanes, as one stage of the
+    driver (so a ``final_response()`` piped after it joins the same subscription).
+
+    A :class:`~rxresponses.errors.PipelineError` (a mis-wired pipeline, a value of the wrong type)
+    ends it with ``error`` set, which the driver delivers to the subscriber after the values.
+    """
+
+    name = "chat_sse_to_responses()"
+
+    def __init__(self, max_line_bytes: int, options: dict[str, Any]) -> None:
+        self._sink = _Collect()
+        self._run = _Run(self._sink, options)
+        self._fast = FastChunkReader(options["choice_index"]).read
+        self._decoder = SSEDecoder(max_line_bytes=max_line_bytes)
+        self._stopped = False  # decode_sse() finished, or parse_chunks() failed
+        self.ended = False
+        self.error: Exception | None = None
+
+    def handle(self, piece: bytes | SSEMessage) -> list[Any]:
+        out = self._sink.out
+        out.clear()  # the driver has sent the previous input's values on
+        if not self._stopped:
+            self._on_next(piece)
+        return self._result()
+
+    def finish(self) -> list[Any]:
+        self._sink.out.clear()
+        self._end(None)
+        return self._result()
+
+    def fail(self, exc: Exception) -> list[Any]:
+        self._sink.out.clear()
+        self._end(exc)
+        return self._result()
+
+    def _result(self) -> list[Any]:
+        sink = self._sink
+        if sink.completed or sink.error is not None:
+            self.ended = True
+            self.error = sink.error
+        return sink.out
+
+    def _emit(self, datas: list[str]) -> None:
+        run = self._run
+        splitter = run.splitter
+        fast = self._fast
+        for data in datas:
+            if data == "[DONE]":
+                self._stopped = True
+                run.completed()
+                return
+            fields = fast(data) if splitter.started else None
+            if fields is not None:
+                run.fast(fields)
+                continue
+            try:
+                chunk = parse_chunk(data)
+            except ChunkDecodeError as exc:
+                self._stopped = True
+                run.error(exc)
+                return
+            run.chunk(chunk)
+
+    def _on_next(self, piece: bytes | SSEMessage) -> None:
+        if type(piece) is not bytes:
+            if isinstance(piece, SSEMessage):  # already decoded (from_file())
+                self._emit([piece.data])
+                return
+            if not isinstance(piece, bytes | bytearray | memoryview):
+                self._stopped = True  # a programming error: the subscriber's on_error
+                self._run.asm.ended = True
+                message = f"decode_sse() takes bytes or SSEMessage, got {type(piece).__name__}"
+                self._sink.on_error(StageError(self.name, piece, TypeError(message)))
+                return
+            piece = bytes(piece)
+        try:
+            datas = self._decoder.feed_data(piece)
+        except Exception as exc:
+            self._stopped = True
+            self._run.error(exc)
+            return
+        self._emit(datas)
+
+    def _end(self, exc: Exception | None) -> None:
+        if self._stopped:
+            return
+        # What was fully framed before the end is still delivered.
+        self._emit([m.data for m in self._decoder.flush()])
+        if not self._stopped:
+            self._stopped = True
+            if exc is None:
+                self._run.completed()
+            else:
+                self._run.error(exc)
+
+
 def fused_chat_sse_to_responses(
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
@@ -282,85 +399,9 @@ def fused_chat_sse_to_responses(
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
 ) -> Callable[[Observable[bytes]], Observable[Any]]:
-    """``decode_sse() | parse_chunks() | chat_to_responses()`` in one subscription (see the
-    module docstring)."""
+    """``decode_sse() | parse_chunks() | chat_to_responses()`` as one stage of the driver (see
+    the module docstring and :class:`ChatSSEStage`)."""
     options = _options(
         response_id, model, created_at, echo, choice_index, think_tags, reasoning_as_summary, ids
     )
-
-    def _fused(source: Observable[bytes]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            run = _Run(observer, options)
-            splitter = run.splitter
-            fast = FastChunkReader(choice_index).read
-            decoder = SSEDecoder(max_line_bytes=max_line_bytes)
-            stopped = False  # decode_sse() finished, or parse_chunks() failed
-
-            def emit(datas: list[str]) -> None:
-                nonlocal stopped
-                for data in datas:
-                    if data == "[DONE]":
-                        stopped = True
-                        run.completed()
-                        return
-                    fields = fast(data) if splitter.started else None
-                    if fields is not None:
-                        run.fast(fields)
-                        continue
-                    try:
-                        chunk = parse_chunk(data)
-                    except ChunkDecodeError as exc:
-                        stopped = True
-                        run.error(exc)
-                        return
-                    run.chunk(chunk)
-
-            def on_next(piece: bytes | SSEMessage) -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                if type(piece) is not bytes:
-                    if isinstance(piece, SSEMessage):  # already decoded (from_file())
-                        emit([piece.data])
-                        return
-                    if not isinstance(piece, bytes | bytearray | memoryview):
-                        stopped = True  # a programming error: the subscriber's on_error
-                        run.asm.ended = True
-                        message = f"takes bytes or SSEMessage values, got {type(piece).__name__}"
-                        observer.on_error(
-                            StageError(
-                                "chat_sse_to_responses()",
-                                piece,
-                                TypeError("decode_sse() " + message),
-                            )
-                        )
-                        return
-                    piece = bytes(piece)
-                try:
-                    datas = decoder.feed_data(piece)
-                except Exception as exc:
-                    stopped = True
-                    run.error(exc)
-                    return
-                emit(datas)
-
-            def end(exc: Exception | None) -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                # What was fully framed before the end is still delivered.
-                emit([m.data for m in decoder.flush()])
-                if not stopped:
-                    stopped = True
-                    if exc is None:
-                        run.completed()
-                    else:
-                        run.error(exc)
-
-            return source.subscribe(on_next, end, lambda: end(None), scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _fused
+    return stage_operator(lambda: ChatSSEStage(max_line_bytes, options))
