@@ -127,6 +127,25 @@ def test_driver_a_stage_that_ends_completes_what_follows_and_ignores_the_rest() 
     assert sink.completed == 1
 
 
+def test_driver_a_stage_that_ends_while_earlier_ones_finish_completes_once() -> None:
+    class PassOn:
+        def handle(self, value: Any) -> None:
+            return None
+
+        def finish(self) -> list[Any]:
+            return ["late"]  # reaches a stage that has ended: dropped
+
+        def fail(self, exc: Exception) -> None:
+            return None
+
+    sink = Sink()
+    driver = Driver([Double(), PassOn(), EndAt(-1)], sink)
+    driver.on_next(1)
+    driver.on_completed()  # Double's finish gives -1, which ends EndAt before PassOn finishes
+    assert sink.values == [1, 1, "end"]
+    assert (sink.errors, sink.completed) == ([], 1)
+
+
 def test_driver_an_upstream_error_reaches_the_first_stage_that_ends_the_stream() -> None:
     sink = Sink()
     driver = Driver([Double(), EndAt(99), Double()], sink)

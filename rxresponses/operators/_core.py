@@ -90,6 +90,10 @@ def random_ids(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+def _ignore(value: Any) -> None:
+    return None
+
+
 def _name(stage: Any) -> str:
     return str(getattr(stage, "name", None) or type(stage).__name__)
 
@@ -190,6 +194,12 @@ class Driver:
 
         return feed
 
+    def _release(self) -> None:
+        """The stream has ended: drop the feeds, which refer back to this driver, so the
+        subscription is freed by reference counting rather than by the cyclic GC."""
+        self._feeds = []
+        self.on_next = _ignore
+
     def on_error(self, exc: Exception) -> None:
         """The source failed."""
         self._fail(0, exc)
@@ -203,7 +213,7 @@ class Driver:
         closed = self._closed
         n = len(self._stages)
         while i < n:
-            if closed[i]:
+            if closed[i] or closed[n]:  # closed, or a stage after it ended the stream
                 return
             closed[i] = True
             stage = self._stages[i]
@@ -218,6 +228,7 @@ class Driver:
             i += 1
         if not closed[n]:
             closed[n] = True
+            self._release()
             self._observer.on_completed()
 
     def _fail(self, i: int, exc: Exception) -> None:
@@ -225,7 +236,7 @@ class Driver:
         closed = self._closed
         n = len(self._stages)
         while i < n:
-            if closed[i]:
+            if closed[i] or closed[n]:  # closed, or a stage after it ended the stream
                 return
             closed[i] = True
             stage = self._stages[i]
@@ -244,6 +255,7 @@ class Driver:
             i += 1
         if not closed[n]:
             closed[n] = True
+            self._release()
             self._observer.on_error(exc)
 
     def _raised(self, i: int, value: Any, exc: Exception) -> None:
@@ -261,6 +273,7 @@ class Driver:
         )
         for j in range(len(closed)):
             closed[j] = True
+        self._release()
         self._observer.on_error(error)
 
 
