@@ -19,6 +19,7 @@ from .errors import (
     RxResponsesError,
     SSEDecodeError,
     SSELineTooLongError,
+    StageError,
     UpstreamError,
     UpstreamStatusError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "SSEDecodeError",
     "SSEDecoder",
     "SSELineTooLongError",
+    "StageError",
     "SSEMessage",
     "UpstreamError",
     "UpstreamStatusError",

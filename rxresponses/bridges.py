@@ -21,6 +21,7 @@ from reactivex import Observable
 from reactivex.disposable import SingleAssignmentDisposable
 
 from .operators._final import final_response
+from .types.events import ResponseStreamEvent
 from .types.response import Response
 
 __all__ = ["aget_final_response", "aiterate", "get_final_response", "iterate"]
@@ -109,7 +110,7 @@ async def aiterate(source: Observable[_T]) -> AsyncIterator[_T]:
         subscription.dispose()
 
 
-def get_final_response(source: Observable[Any]) -> Response:
+def get_final_response(source: Observable[ResponseStreamEvent]) -> Response:
     """Run an event pipeline to the end and return its final :class:`Response` (blocking).
 
     Incomplete and failed streams return their response with that status; nothing is raised for
@@ -120,7 +121,7 @@ def get_final_response(source: Observable[Any]) -> Response:
     raise RuntimeError("final_response() emitted nothing")  # pragma: no cover - it always emits
 
 
-async def aget_final_response(source: Observable[Any]) -> Response:
+async def aget_final_response(source: Observable[ResponseStreamEvent]) -> Response:
     """Async :func:`get_final_response`, for pipelines over async sources."""
     async for response in aiterate(source.pipe(final_response())):
         return response

@@ -46,6 +46,7 @@ from .operators import decode_sse, parse_chunks, parse_events
 from .pipelines import chat_to_responses
 from .sources import from_file, from_httpx
 from .sse import SSEMessage
+from .types.registry import TERMINAL_TYPES
 
 __all__ = [
     "EXIT_FAILED",
@@ -125,7 +126,7 @@ class _Status(abc.ObserverBase[Any]):
             code = getattr(value, "error_code", None)
             message = getattr(value, "error_message", "") or ""
             self.error = f"{code}: {message}" if code else message
-        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+        elif kind in TERMINAL_TYPES:
             self.terminal = kind.removeprefix("response.")
             error = getattr(value.response, "error", None)
             if kind == "response.failed" and self.error is None and error is not None:

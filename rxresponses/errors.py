@@ -8,12 +8,15 @@ by ``response.failed`` (see :meth:`RxResponsesError.error_code`).
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
     "ChunkDecodeError",
     "PipelineError",
     "RxResponsesError",
     "SSEDecodeError",
     "SSELineTooLongError",
+    "StageError",
     "UpstreamError",
     "UpstreamStatusError",
 ]
@@ -75,3 +78,25 @@ class PipelineError(RxResponsesError):
     For example a signal reached :func:`~rxresponses.operators.assemble` that no stage converted
     (a pipeline without :func:`~rxresponses.operators.join_tool_args` meeting a tool call).
     """
+
+
+class StageError(PipelineError):
+    """A stage raised on a value: a programming error, not a fault of the stream.
+
+    A value of the wrong type (an ``SSEMessage`` fed to a pipeline that takes bytes, an openai
+    SDK chunk object fed to :func:`~rxresponses.pipelines.chat_to_responses`) or a bug in a stage
+    of your own. It reaches the subscriber's ``on_error`` (it is not turned into
+    ``response.failed``, which is kept for faults of the upstream and its data).
+
+    Attributes:
+        operator: The operator whose stage raised (``split_by_item()``...).
+        element: The value it was handling (``None`` while finishing).
+    """
+
+    def __init__(self, operator: str, element: object, cause: BaseException) -> None:
+        shown = reprlib.repr(element)
+        what = "finishing" if element is None else f"{type(element).__name__} {shown}"
+        super().__init__(f"{operator} raised {type(cause).__name__} on {what}: {cause}")
+        self.operator = operator
+        self.element = element
+        self.__cause__ = cause

@@ -26,7 +26,8 @@ from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .errors import UpstreamError, UpstreamStatusError
-from .sse import _BOM, DEFAULT_MAX_LINE_BYTES, SSEMessage, decode_sse
+from .operators import decode_sse
+from .sse import _BOM, DEFAULT_MAX_LINE_BYTES, SSEMessage
 
 __all__ = ["from_bytes", "from_file", "from_httpx", "from_httpx_async"]
 

@@ -11,10 +11,10 @@ The decoder follows the WHATWG ``text/event-stream`` rules that matter for LLM s
   (``: OPENROUTER PROCESSING``) and unknown fields are ignored;
 * a blank line dispatches the message; a message whose data is empty is not dispatched.
 
-``data: [DONE]`` is delivered as a message (:attr:`SSEMessage.is_done`); the :func:`decode_sse`
-operator completes the stream when it sees it. :meth:`SSEDecoder.feed_data` returns only the
-messages' ``data`` (the fused Chat pipeline needs nothing else), with the common one-``data:``-line
-frame decoded inline.
+``data: [DONE]`` is delivered as a message (:attr:`SSEMessage.is_done`); the
+:func:`~rxresponses.operators.decode_sse` operator completes the stream when it sees it.
+:meth:`SSEDecoder.feed_data` returns only the messages' ``data`` (the fused Chat pipeline needs
+nothing else), with the common one-``data:``-line frame decoded inline.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from reactivex import Observable, abc
+from reactivex import Observable
 from reactivex import operators as ops
 
 from .errors import SSELineTooLongError
@@ -33,7 +33,6 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "SSEDecoder",
     "SSEMessage",
-    "decode_sse",
     "encode_event",
     "encode_message",
     "encode_sse",
@@ -208,72 +207,6 @@ class SSEDecoder:
                 self._id = value_s
         elif name == b"retry" and value_s.isascii() and value_s.isdigit():
             self._retry = int(value_s)
-
-
-def decode_sse(
-    *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-) -> Callable[[Observable[bytes]], Observable[SSEMessage]]:
-    """Decode a stream of bytes into :class:`SSEMessage` values.
-
-    Completes at ``data: [DONE]`` (which is not emitted; the upstream is disposed) or when the bytes
-    end. A line longer than ``max_line_bytes`` ends the stream with
-    :class:`~rxresponses.errors.SSELineTooLongError`.
-
-    .. code-block:: text
-
-        b"data: a\\n\\nda" ---- b"ta: b\\n\\n" ---- b"data: [DONE]\\n\\n" --|
-        [                       decode_sse()                            ]
-        SSEMessage("a") ------- SSEMessage("b") ---------------------- |
-    """
-
-    def _decode(source: Observable[bytes]) -> Observable[SSEMessage]:
-        def subscribe(
-            observer: abc.ObserverBase[SSEMessage], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            decoder = SSEDecoder(max_line_bytes=max_line_bytes)
-            done = False
-
-            def emit(messages: list[SSEMessage]) -> None:
-                nonlocal done
-                for message in messages:
-                    if message.data == "[DONE]":
-                        done = True
-                        observer.on_completed()
-                        return
-                    observer.on_next(message)
-
-            def on_next(chunk: bytes) -> None:
-                nonlocal done
-                if done:
-                    return
-                try:
-                    messages = decoder.feed(chunk)
-                except Exception as exc:
-                    done = True
-                    observer.on_error(exc)
-                    return
-                emit(messages)
-
-            def on_error(exc: Exception) -> None:
-                if done:
-                    return
-                # What was fully framed before the failure is still delivered.
-                emit(decoder.flush())
-                if not done:
-                    observer.on_error(exc)
-
-            def on_completed() -> None:
-                if done:
-                    return
-                emit(decoder.flush())
-                if not done:
-                    observer.on_completed()
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _decode
 
 
 def encode_message(message: SSEMessage) -> bytes:

@@ -1336,7 +1336,7 @@ def test_a_fault_while_building_the_terminal_event_still_ends_the_stream(monkeyp
         raise RuntimeError("boom")
 
     monkeypatch.setattr(_assemble.Assembler, "_terminal", broken)
-    events = [to_dict(e) for e in iterate(_source().pipe(chat_to_responses()))]
+    events = [to_dict(e) for e in iterate(_source())]
     assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
     assert "boom" in events[-1]["response"]["error"]["message"]
     assert [e["sequence_number"] for e in events] == list(range(len(events)))

@@ -291,7 +291,7 @@ def test_first_half_folds_to_what_arrived(path: Path) -> None:
 
 
 def _decode() -> Any:
-    from rxresponses.sse import decode_sse
+    from rxresponses.operators import decode_sse
 
     return decode_sse()
 

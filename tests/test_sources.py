@@ -16,8 +16,9 @@ from reactivex import operators as ops
 
 from rxresponses.bridges import aiterate, iterate
 from rxresponses.errors import UpstreamError, UpstreamStatusError
+from rxresponses.operators import decode_sse
 from rxresponses.sources import from_bytes, from_file, from_httpx, from_httpx_async
-from rxresponses.sse import SSEMessage, decode_sse
+from rxresponses.sse import SSEMessage
 
 
 def collect(source: reactivex.Observable[Any]) -> tuple[list[Any], list[Exception], bool]:

@@ -14,10 +14,10 @@ from reactivex import operators as ops
 from reactivex.subject import Subject
 
 from rxresponses.errors import SSELineTooLongError
+from rxresponses.operators import decode_sse
 from rxresponses.sse import (
     SSEDecoder,
     SSEMessage,
-    decode_sse,
     encode_event,
     encode_message,
     encode_sse,

@@ -21,13 +21,16 @@ from typing import Any
 
 from reactivex import Observable
 
-from ..sse import decode_sse, encode_sse
+from ..sse import DEFAULT_MAX_LINE_BYTES, SSEMessage, encode_sse
+from ..types.aliases import IdFactory, SignalOrEvent
 from ..types.chat import ChatCompletionChunk
+from ..types.events import ResponseStreamEvent
 from ..types.response import Response
 from ..types.signals import Signal
-from ._split_by_item import IdFactory, random_ids
+from ._core import Stage, random_ids, stage_operator
 
 __all__ = [
+    "Stage",
     "accumulate_text",
     "assemble",
     "collect_reasoning",
@@ -38,10 +41,33 @@ __all__ = [
     "parse_chunks",
     "parse_events",
     "split_by_item",
+    "stage_operator",
 ]
 
 
-def parse_chunks() -> Callable[[Observable[Any]], Observable[ChatCompletionChunk]]:
+def decode_sse(
+    *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Callable[[Observable[bytes]], Observable[SSEMessage]]:
+    """Decode a stream of bytes into :class:`~rxresponses.sse.SSEMessage` values.
+
+    Completes at ``data: [DONE]`` (which is not emitted; the upstream is disposed) or when the bytes
+    end; what was fully framed before the bytes fail is still emitted. A line longer than
+    ``max_line_bytes`` fails the stream with :class:`~rxresponses.errors.SSELineTooLongError`.
+
+    .. code-block:: text
+
+        b"data: a\\n\\nda" ---- b"ta: b\\n\\n" ---- b"data: [DONE]\\n\\n" --|
+        [                       decode_sse()                            ]
+        SSEMessage("a") ------- SSEMessage("b") ---------------------- |
+    """
+    from ._parse import decode_sse as _impl
+
+    return _impl(max_line_bytes=max_line_bytes)
+
+
+def parse_chunks() -> Callable[
+    [Observable[SSEMessage | str | bytes]], Observable[ChatCompletionChunk]
+]:
     """Parse SSE messages (or raw ``data`` strings) into Chat chunks.
 
     ``[DONE]`` is skipped. Undecodable data ends the stream with
@@ -59,7 +85,9 @@ def parse_chunks() -> Callable[[Observable[Any]], Observable[ChatCompletionChunk
     return _impl()
 
 
-def parse_events() -> Callable[[Observable[Any]], Observable[Any]]:
+def parse_events() -> Callable[
+    [Observable[SSEMessage | str | bytes]], Observable[ResponseStreamEvent]
+]:
     """Parse SSE messages of a Responses stream into typed events.
 
     Unknown ``type`` values become :class:`~rxresponses.types.events.UnknownEvent` (never an
@@ -103,7 +131,9 @@ def split_by_item(
     return _impl(choice_index=choice_index, think_tags=think_tags, ids=ids)
 
 
-def collect_reasoning(*, as_summary: bool = False) -> Callable[[Observable[Any]], Observable[Any]]:
+def collect_reasoning(
+    *, as_summary: bool = False
+) -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
     """Turn ``reasoning`` signals into a reasoning item's events; pass everything else through.
 
     .. code-block:: text
@@ -121,7 +151,7 @@ def collect_reasoning(*, as_summary: bool = False) -> Callable[[Observable[Any]]
     return _impl(as_summary=as_summary)
 
 
-def accumulate_text() -> Callable[[Observable[Any]], Observable[Any]]:
+def accumulate_text() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
     """Turn ``message`` signals into a message item's events; pass everything else through.
 
     Text becomes an ``output_text`` part, a refusal a ``refusal`` part with its own
@@ -140,7 +170,7 @@ def accumulate_text() -> Callable[[Observable[Any]], Observable[Any]]:
     return _impl()
 
 
-def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:
+def join_tool_args() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
     """Turn ``function_call`` signals into a function call's events; pass the rest through.
 
     Arguments stream as ``function_call_arguments.delta`` as fragments arrive; the ``.done`` event
@@ -165,7 +195,7 @@ def assemble(
     echo: Mapping[str, Any] | None = None,
     ids: IdFactory = random_ids,
     start_immediately: bool = False,
-) -> Callable[[Observable[Any]], Observable[Any]]:
+) -> Callable[[Observable[SignalOrEvent]], Observable[ResponseStreamEvent]]:
     """Add the response lifecycle, sequence numbers and the terminal event.
 
     Emits ``response.created`` and ``response.in_progress`` first, numbers every event
@@ -205,7 +235,7 @@ def assemble(
     )
 
 
-def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
+def final_response() -> Callable[[Observable[ResponseStreamEvent]], Observable[Response]]:
     """Fold typed Responses events into the final :class:`~rxresponses.types.response.Response`.
 
     Works on both sides (converted Chat streams and parsed Responses streams). Emits one

@@ -25,8 +25,7 @@ from ..types.events import (
 )
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
-from ._final import Fragments
-from ._stage import delta_maker, stage_operator
+from ._core import Fragments, delta_maker, stage_operator
 
 __all__ = ["TextStage", "accumulate_text"]
 
@@ -77,6 +76,12 @@ class _Message:
 class TextStage:
     """Turns ``message`` signals into message events; passes everything else through."""
 
+    #: What it emits, it built (see :class:`~rxresponses.operators._core.Driver`).
+    fresh_output = True
+    #: The signals it acts on; the driver passes everything else on without calling it.
+    handles = frozenset({TextDelta, RefusalDelta, ItemStarted, ItemFinished})
+    name = "accumulate_text()"
+
     def __init__(self) -> None:
         self._items: dict[str, _Message] = {}
 
@@ -105,6 +110,9 @@ class TextStage:
 
     def finish(self) -> list[Any]:
         return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
 
     def lane(self, item_id: str) -> Callable[[str], Any] | None:
         """A function doing what :meth:`handle` does with a :class:`TextDelta` for ``item_id``

@@ -13,8 +13,12 @@
   :class:`StreamFinished`, also ends in ``error`` + ``failed``, after closing any item left open
   (status ``incomplete``, text kept).
 
-Events are numbered in place (``sequence_number`` and ``output_index`` are assigned on the event
-objects the item stages built), which keeps the hot path free of copies.
+Events are values: an event is never changed after it was handed to a subscriber. The
+assembler numbers a shallow copy of each event it receives (``sequence_number`` and a dense
+``output_index`` set on the copy), so two ``assemble()`` branches of one ``publish()`` number
+their own copies. Only where the events come straight from the stage that built them, never
+seen by anyone else (the fused pipeline, ``owns_input=True``), are they numbered in place
+before they are emitted.
 
 An item signal that reaches this stage means no operator converted it: that is a wiring mistake,
 reported as :class:`~rxresponses.errors.PipelineError`.
@@ -26,31 +30,29 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from ..errors import PipelineError, RxResponsesError
 from ..types._compat import set_field
+from ..types._compat import shallow_copy as _shallow
+from ..types.aliases import IdFactory
 from ..types.events import (
     ResponseCompletedEvent,
     ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
     ResponseErrorEvent,
     ResponseFailedEvent,
-    ResponseFunctionCallArgumentsDeltaEvent,
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseIncompleteEvent,
     ResponseInProgressEvent,
     ResponseOutputItemDoneEvent,
     ResponseReasoningSummaryPartDoneEvent,
-    ResponseReasoningSummaryTextDeltaEvent,
     ResponseReasoningSummaryTextDoneEvent,
-    ResponseReasoningTextDeltaEvent,
     ResponseReasoningTextDoneEvent,
-    ResponseRefusalDeltaEvent,
     ResponseRefusalDoneEvent,
-    ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
 )
+from ..types.registry import DELTA_CLASSES, DELTA_TYPES, EVENT_KINDS
 from ..types.response import IncompleteDetails, Response, ResponseError
 from ..types.signals import (
     ItemFinished,
@@ -62,8 +64,8 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
 )
+from ._core import random_ids, stage_operator
 from ._final import ResponseAccumulator
-from ._split_by_item import IdFactory, random_ids
 
 __all__ = ["Assembler", "assemble", "check_echo"]
 
@@ -72,41 +74,10 @@ _OWNER = {
     "reasoning": "collect_reasoning()",
     "function_call": "join_tool_args()",
 }
-_TEXT_DONES = frozenset(
-    {
-        "response.output_text.done",
-        "response.refusal.done",
-        "response.reasoning_text.done",
-        "response.reasoning_summary_text.done",
-    }
-)
-
-
 # The per-token events: numbered on a short path (they open and close nothing, so _track has
 # nothing to do for them; see forward_delta).
-_DELTA_EVENTS = frozenset(
-    {
-        ResponseTextDeltaEvent,
-        ResponseRefusalDeltaEvent,
-        ResponseReasoningTextDeltaEvent,
-        ResponseReasoningSummaryTextDeltaEvent,
-        ResponseFunctionCallArgumentsDeltaEvent,
-    }
-)
-_DELTA_KINDS = frozenset(
-    {
-        "response.output_text.delta",
-        "response.refusal.delta",
-        "response.reasoning_text.delta",
-        "response.reasoning_summary_text.delta",
-        "response.function_call_arguments.delta",
-    }
-)
-
-
-def _sub_index(event: Any) -> int:
-    index = getattr(event, "content_index", None)
-    return int(index if index is not None else getattr(event, "summary_index", 0))
+_DELTA_EVENTS = DELTA_CLASSES
+_DELTA_KINDS = DELTA_TYPES
 
 
 _ITEM_SIGNALS = (ItemStarted, ItemFinished, TextDelta, RefusalDelta, ReasoningDelta, ToolCallDelta)
@@ -155,7 +126,12 @@ class Assembler:
         echo: Request fields echoed on every ``Response`` (``instructions``, ``tools``,
             ``temperature``, ``max_output_tokens``...), as the Responses API does.
         ids: Id factory (used for ``resp_`` only).
+        owns_input: Every event reaching :meth:`handle` was built for this assembler and seen by
+            nobody else, so it may be numbered in place (the fused pipeline); by default each is
+            copied before it is numbered.
     """
+
+    name = "assemble()"
 
     def __init__(
         self,
@@ -165,7 +141,11 @@ class Assembler:
         created_at: int | None = None,
         echo: Mapping[str, Any] | None = None,
         ids: IdFactory = random_ids,
+        owns_input: bool = False,
+        start_immediately: bool = False,
     ) -> None:
+        self._owns_input = owns_input
+        self._start_immediately = start_immediately
         self._response_id = response_id or ids("resp")
         self._model = model
         self._created_at = created_at
@@ -187,11 +167,29 @@ class Assembler:
         self._started = False
         self.ended = False
 
+    def start(self) -> list[Any]:
+        """On subscribe: ``response.created`` and ``response.in_progress`` when the assembler
+        starts immediately (a server that must answer before the upstream does), else nothing."""
+        return self._start(None) if self._start_immediately and not self._started else []
+
     def handle(self, value: Any) -> list[Any]:
+        """Take one value: an event (numbered on a copy, unless ``owns_input``) or a signal."""
+        if self.ended:
+            return []
+        if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
+            return [self.forward_delta(value if self._owns_input else _shallow(value))]
+        return self._take(value, self._owns_input)
+
+    def handle_owned(self, value: Any) -> list[Any]:
+        """:meth:`handle` for a value that a stage built for this one and nobody else has seen
+        (the driver knows): an event is numbered in place, before anyone sees it."""
         if self.ended:
             return []
         if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
             return [self.forward_delta(value)]
+        return self._take(value, True)
+
+    def _take(self, value: Any, owned: bool) -> list[Any]:
         if isinstance(value, StreamStarted):
             return self._start(value) if not self._started else []
         if isinstance(value, StreamFinished):
@@ -204,7 +202,7 @@ class Assembler:
         if not hasattr(value, "sequence_number"):
             raise PipelineError(f"assemble() got {type(value).__name__}, not a Responses event")
         out = [] if self._started else self._start(None)
-        out.append(self._forward(value))
+        out.append(self._forward(value if owned else _shallow(value)))
         return out
 
     def finish(self) -> list[Any]:
@@ -246,7 +244,8 @@ class Assembler:
 
     def forward_delta(self, event: Any) -> Any:
         """Number and fold one per-token delta event (a class that declares ``output_index`` and
-        ``sequence_number``) once the stream has started; return it. What :meth:`handle` does
+        ``sequence_number``) once the stream has started; return it. The event is numbered in
+        place: the caller owns it (nobody else has seen it). What :meth:`handle` does
         with such an event, minus the dispatch: the fused pipeline's fast lane calls it directly.
         Fields are set without pydantic's ``__setattr__`` dispatch (see
         :func:`~rxresponses.types._compat.set_field`)."""
@@ -294,30 +293,32 @@ class Assembler:
         return event
 
     def _track(self, event: Any, dense: int) -> None:
-        kind = event.type
-        if kind == "response.output_item.added":
+        kind = EVENT_KINDS.get(event.type)
+        if kind is None:
+            return
+        role = kind.role
+        if role == "item_added":
             self._open.add(dense)
             if getattr(event.item, "type", None) == "function_call":
                 self._args_open.add(dense)
-        elif kind == "response.output_item.done":
+        elif role == "item_done":
             self._open.discard(dense)
             self._args_open.discard(dense)
             for key in [k for k in self._parts if k[0] == dense]:
                 del self._parts[key]
-        elif kind == "response.content_part.added":
-            self._parts[(dense, "content", event.content_index)] = False
-        elif kind == "response.reasoning_summary_part.added":
-            self._parts[(dense, "summary", event.summary_index)] = False
-        elif kind == "response.content_part.done":
-            self._parts.pop((dense, "content", event.content_index), None)
-        elif kind == "response.reasoning_summary_part.done":
-            self._parts.pop((dense, "summary", event.summary_index), None)
-        elif kind in _TEXT_DONES:
-            key = (dense, "summary" if "summary" in kind else "content", _sub_index(event))
-            if key in self._parts:
+        elif kind.family is None:
+            return
+        elif kind.index_field is None:  # an item field's .done
+            if role == "done" and kind.family == "arguments":
+                self._args_open.discard(dense)
+        else:
+            key = (dense, kind.family, getattr(event, kind.index_field))
+            if role == "part_added":
+                self._parts[key] = False
+            elif role == "part_done":
+                self._parts.pop(key, None)
+            elif role == "done" and key in self._parts:
                 self._parts[key] = True
-        elif kind == "response.function_call_arguments.done":
-            self._args_open.discard(dense)
 
     def _close_item(self, dense: int, item: Any) -> list[Any]:
         """The events that close an item a stage left open: its open parts' ``.done`` events,
@@ -476,47 +477,14 @@ def assemble(
     start_immediately: bool = False,
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Implementation of :func:`rxresponses.operators.assemble`."""
-
     check_echo(echo)  # invalid echoed fields raise now, not mid-stream
-
-    def _assemble(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            asm = Assembler(
-                response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids
-            )
-            on_next_down = observer.on_next
-
-            def emit(values: list[Any]) -> None:
-                for value in values:
-                    on_next_down(value)
-                if asm.ended:
-                    observer.on_completed()
-
-            def on_next(value: Any) -> None:
-                if asm.ended:
-                    return
-                try:
-                    out = asm.handle(value)
-                except PipelineError as exc:
-                    asm.ended = True
-                    observer.on_error(exc)
-                    return
-                emit(out)
-
-            def on_error(exc: Exception) -> None:
-                if not asm.ended:
-                    emit(asm.fail(exc))
-
-            def on_completed() -> None:
-                if not asm.ended:
-                    emit(asm.finish())
-
-            if start_immediately:
-                emit(asm._start(None))
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _assemble
+    return stage_operator(
+        lambda: Assembler(
+            response_id=response_id,
+            model=model,
+            created_at=created_at,
+            echo=echo,
+            ids=ids,
+            start_immediately=start_immediately,
+        )
+    )

@@ -35,8 +35,7 @@ from ..types.response import Content as ReasoningContent
 from ..types.response import ResponseReasoningItem
 from ..types.response import Summary as ReasoningSummary
 from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta
-from ._final import Fragments
-from ._stage import delta_maker, stage_operator
+from ._core import Fragments, delta_maker, stage_operator
 
 __all__ = ["ReasoningStage", "collect_reasoning"]
 
@@ -73,6 +72,12 @@ class _Reasoning:
 
 class ReasoningStage:
     """Turns ``reasoning`` signals into reasoning events; passes everything else through."""
+
+    #: What it emits, it built (see :class:`~rxresponses.operators._core.Driver`).
+    fresh_output = True
+    #: The signals it acts on; the driver passes everything else on without calling it.
+    handles = frozenset({ReasoningDelta, ItemStarted, ItemFinished})
+    name = "collect_reasoning()"
 
     def __init__(self, *, as_summary: bool = False) -> None:
         self._summary = as_summary
@@ -121,6 +126,9 @@ class ReasoningStage:
 
     def finish(self) -> list[Any]:
         return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
 
     def lane(self, item_id: str) -> Callable[[str], Any] | None:
         """A function doing what :meth:`handle` does with a :class:`ReasoningDelta` for

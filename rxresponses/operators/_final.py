@@ -28,66 +28,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from ..errors import RxResponsesError
 from ..types._compat import deep_copy, deep_copy_with, replace_value, set_field
 from ..types._compat import shallow_copy as _shallow
+from ..types.registry import EVENT_KINDS, LIFECYCLE_TYPES, TERMINAL_TYPES
 from ..types.response import Logprob, Response, ResponseError
+from ._core import _BLOCK, Fragments, stage_operator
 
-__all__ = ["Fragments", "ResponseAccumulator", "final_response"]
+__all__ = ["FinalStage", "Fragments", "ResponseAccumulator", "final_response"]
 
-#: Fragments joined into one string at a time, when they are small (see :class:`Fragments`).
-_BLOCK = 256
-_SMALL = 32
-
-
-class Fragments:
-    """Streamed text kept for one join at the end.
-
-    A plain list holds a string object and a list slot per delta: ~60 bytes for a one-character
-    token, several times the text. Every :data:`_BLOCK` fragments, small ones (under
-    :data:`_SMALL` characters on average) are joined into one string, so memory stays about a
-    byte per character; large ones are kept as they are, since the same string objects are held
-    by the other stages that buffer the stream (a copy would cost more than their overhead).
-    Each character is copied at most twice (into its block, and by :meth:`join`): linear work.
-    """
-
-    __slots__ = ("_blocks", "_tail")
-
-    def __init__(self) -> None:
-        self._blocks: list[str] = []
-        self._tail: list[str] = []  # never replaced (cleared in place): it may be cached
-
-    def append(self, text: str) -> None:
-        tail = self._tail
-        tail.append(text)
-        if len(tail) >= _BLOCK:
-            self._settle()
-
-    def _settle(self) -> None:
-        """Move the tail (:data:`_BLOCK` fragments) to the blocks. Code of this module that
-        appends to ``_tail`` directly (the accumulator's hot path) calls it when ``append``
-        would."""
-        tail = self._tail
-        if sum(map(len, tail)) < _BLOCK * _SMALL:
-            self._blocks.append("".join(tail))
-        else:
-            self._blocks.extend(tail)
-        tail.clear()
-
-    def join(self) -> str:
-        """All the text so far."""
-        if not self._blocks:
-            return "".join(self._tail)
-        return "".join(self._blocks + self._tail)
-
-    def __bool__(self) -> bool:
-        return bool(self._tail) or bool(self._blocks)
-
-
-_LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress"})
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_LIFECYCLE = LIFECYCLE_TYPES
+_TERMINAL = TERMINAL_TYPES
 _STATUS_SUFFIXES = {
     "in_progress": "in_progress",
     "searching": "searching",
@@ -96,32 +49,26 @@ _STATUS_SUFFIXES = {
     "completed": "completed",
     "failed": "failed",
 }
-# delta type -> (buffer family, the event field that holds the part index, or None: index 0).
-# ``response.output_text.delta``, the most frequent event by far, is tested before this lookup.
+# From the registry (see rxresponses.types.registry), for the kinds whose text the fold keeps
+# (``family`` set): delta type -> (buffer family, the field that holds the part index, or None:
+# index 0). ``response.output_text.delta``, the most frequent event by far, is tested before.
 _DELTAS: dict[str, tuple[str, str | None]] = {
-    "response.reasoning_text.delta": ("content", "content_index"),
-    "response.refusal.delta": ("content", "content_index"),
-    "response.reasoning_summary_text.delta": ("summary", "summary_index"),
-    "response.function_call_arguments.delta": ("arguments", None),
-    "response.custom_tool_call_input.delta": ("input", None),
-    "response.mcp_call_arguments.delta": ("arguments", None),
-    "response.code_interpreter_call_code.delta": ("code", None),
+    t: (k.family, k.index_field)
+    for t, k in EVENT_KINDS.items()
+    if k.role == "delta" and k.family is not None and t != "response.output_text.delta"
 }
-# part-level text .done type -> (buffer family, the event field that holds the part index, the
-# part attribute the event carries): the text replaces what the deltas built.
-_PART_DONES = {
-    "response.output_text.done": ("content", "content_index", "text"),
-    "response.reasoning_text.done": ("content", "content_index", "text"),
-    "response.refusal.done": ("content", "content_index", "refusal"),
-    "response.reasoning_summary_text.done": ("summary", "summary_index", "text"),
-}
+# part-level text .done type -> (buffer family, the field that holds the part index, the part
+# attribute the event carries): the text replaces what the deltas built.
+_PART_DONES: dict[str, tuple[str, str, str]] = {}
 # item-level .done type -> (buffer family and item attribute, the attribute the event carries)
-_ITEM_DONES = {
-    "response.function_call_arguments.done": ("arguments", "arguments"),
-    "response.custom_tool_call_input.done": ("input", "input"),
-    "response.mcp_call_arguments.done": ("arguments", "arguments"),
-    "response.code_interpreter_call_code.done": ("code", "code"),
-}
+_ITEM_DONES: dict[str, tuple[str, str]] = {}
+for _type, _kind in EVENT_KINDS.items():
+    if _kind.role != "done" or _kind.family is None or _kind.text_field is None:
+        continue
+    if _kind.index_field is not None:
+        _PART_DONES[_type] = (_kind.family, _kind.index_field, _kind.text_field)
+    else:
+        _ITEM_DONES[_type] = (_kind.family, _kind.text_field)
 
 
 def _copy(model: Any) -> Any:
@@ -479,12 +426,12 @@ _HANDLERS: dict[str, _Handler] = {
 }
 
 
-#: Events :func:`final_response` holds before folding them (see there).
+#: Events :class:`FinalStage` holds before folding them (see there).
 _HOLD = 64
 
 
-def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
-    """Implementation of :func:`rxresponses.operators.final_response`.
+class FinalStage:
+    """The stage of :func:`final_response`: folds every event, emits the ``Response`` at the end.
 
     The fold is lazy for the first :data:`_HOLD` events: a terminal event with output replaces
     everything folded before it (see :class:`ResponseAccumulator`), so the events of a short
@@ -492,55 +439,55 @@ def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
     what it held, then each event as it comes; memory stays bounded either way.
     """
 
-    def _final(source: Observable[Any]) -> Observable[Response]:
-        def subscribe(
-            observer: abc.ObserverBase[Response], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            acc = ResponseAccumulator()
-            held: list[Any] | None = []  # None once the stream proved long: fold as they come
+    name = "final_response()"
 
-            def on_next(event: Any) -> None:
-                nonlocal held
-                if held is None:
-                    acc.handle(event)
-                    return
-                held.append(event)
-                if len(held) >= _HOLD:
-                    for value in held:
-                        acc.handle(value)
-                    held = None
+    def __init__(self) -> None:
+        self._acc = ResponseAccumulator()
+        self._held: list[Any] | None = []  # None once the stream proved long: fold as they come
+        self.ended = False
 
-            def settle() -> ResponseAccumulator:
-                nonlocal acc, held
-                if not held:
-                    return acc
-                start = 0
-                for i in range(len(held) - 1, -1, -1):
-                    event = held[i]
-                    if getattr(event, "type", None) in _TERMINAL and event.response.output:
-                        acc, start = ResponseAccumulator(), i  # what came before cannot matter
-                        break
-                for i in range(start, len(held)):
-                    acc.handle(held[i])
-                held = None
-                return acc
+    def handle(self, event: Any) -> tuple[()]:
+        held = self._held
+        if held is None:
+            self._acc.handle(event)
+            return ()
+        held.append(event)
+        if len(held) >= _HOLD:
+            for value in held:
+                self._acc.handle(value)
+            self._held = None
+        return ()
 
-            def on_error(exc: Exception) -> None:
-                folded = settle()
-                response = folded.result()
-                if folded.terminal is None:
-                    code = exc.code if isinstance(exc, RxResponsesError) else "server_error"
-                    response.status = "failed"
-                    response.error = ResponseError(code=code, message=str(exc))
-                observer.on_next(response)
-                observer.on_completed()
+    def _settle(self) -> ResponseAccumulator:
+        held, self._held = self._held, None
+        if not held:
+            return self._acc
+        start = 0
+        for i in range(len(held) - 1, -1, -1):
+            event = held[i]
+            if getattr(event, "type", None) in _TERMINAL and event.response.output:
+                self._acc, start = ResponseAccumulator(), i  # what came before cannot matter
+                break
+        acc = self._acc
+        for i in range(start, len(held)):
+            acc.handle(held[i])
+        return acc
 
-            def on_completed() -> None:
-                observer.on_next(settle().result())
-                observer.on_completed()
+    def finish(self) -> list[Response]:
+        self.ended = True
+        return [self._settle().result()]
 
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+    def fail(self, exc: Exception) -> list[Response]:
+        folded = self._settle()
+        response = folded.result()
+        if folded.terminal is None:
+            code = exc.code if isinstance(exc, RxResponsesError) else "server_error"
+            response.status = "failed"
+            response.error = ResponseError(code=code, message=str(exc))
+        self.ended = True  # the error is told in the response: the stream completes
+        return [response]
 
-        return Observable(subscribe)
 
-    return _final
+def final_response() -> Callable[[Observable[Any]], Observable[Response]]:
+    """Implementation of :func:`rxresponses.operators.final_response`."""
+    return stage_operator(FinalStage)

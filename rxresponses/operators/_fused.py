@@ -1,29 +1,17 @@
-"""``split_by_item | collect_reasoning | accumulate_text | join_tool_args | assemble`` in one hop.
+"""``chat_sse_to_responses()``: SSE bytes -> typed Responses events with per-item lanes.
 
-Composing the five operators costs five Rx subscriptions and an observer call per hop per chunk.
-:func:`fused_chat_to_responses` drives the *same* state machines (:class:`ChunkSplitter`,
-:class:`ReasoningStage`, :class:`TextStage`, :class:`ToolCallStage`, :class:`Assembler`) back to
-back inside one subscription, with the same error semantics as the composed chain:
-
-* an exception from the splitter fails the stream through the splitter (``error`` +
-  ``response.failed`` with everything open closed and kept);
-* an exception from an item stage reaches the assembler as an upstream error (``error`` +
-  ``response.failed``);
-* a :class:`~rxresponses.errors.PipelineError` from the assembler goes to ``on_error``.
-
-Each signal goes straight to the item stage that owns it (by signal type and item kind) and that
-stage's events to the assembler: the composed chain offers every value to every stage, which then
-passes on what is not its own, so both deliver the same values in the same order.
-
-It is what :func:`rxresponses.pipelines.chat_to_responses` returns. Compose the operators yourself
-when you want a stage of your own between them; the output is the same (a test holds them equal).
-
-:func:`fused_chat_sse_to_responses` (behind :func:`rxresponses.pipelines.chat_sse_to_responses`)
-also folds ``decode_sse() | parse_chunks()`` into the same subscription, with their semantics
-(``[DONE]`` completes; a decoder error, an undecodable chunk or an upstream error fails the
-stream after what was framed before it), and reads the common chunk shapes without building a
-``ChatCompletionChunk`` (:class:`~rxresponses.types.chat.FastChunkReader`; the tests hold the events
-equal to the typed path).
+:func:`fused_chat_sse_to_responses` drives the *same* state machines as the operators
+(:class:`ChunkSplitter`, :class:`ReasoningStage`, :class:`TextStage`, :class:`ToolCallStage`,
+:class:`Assembler`) back to back inside one subscription, folding ``decode_sse() |
+parse_chunks()`` in, with their semantics (``[DONE]`` completes; a decoder error, an undecodable
+chunk or an upstream error fails the stream after what was framed before it; an exception from
+an item stage reaches the assembler as an upstream error; a
+:class:`~rxresponses.errors.PipelineError` from the assembler goes to ``on_error``). It reads
+the common chunk shapes without building a ``ChatCompletionChunk``
+(:class:`~rxresponses.types.chat.FastChunkReader`; the tests hold the events equal to the typed
+path). Each signal goes straight to the item stage that owns it, and that stage's events to the
+assembler. The operators' driver (:mod:`rxresponses.operators._core`) runs the same chain for
+every other composition; this module adds the lanes below on top.
 
 The fast lane: most chunks of a long stream are one more fragment of the item the previous
 chunk fed. After a fast-read chunk that gave exactly one delta signal, :class:`_Run` asks the
@@ -45,8 +33,9 @@ from typing import Any
 
 from reactivex import Observable, abc
 
-from ..errors import ChunkDecodeError, PipelineError
-from ..sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder
+from ..errors import ChunkDecodeError, PipelineError, StageError
+from ..sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder, SSEMessage
+from ..types.aliases import IdFactory
 from ..types.chat import ChatCompletionChunk, FastChunkReader, FastDelta, parse_chunk
 from ..types.signals import (
     ItemFinished,
@@ -60,10 +49,11 @@ from ..types.signals import (
 from ._accumulate_text import TextStage
 from ._assemble import Assembler, check_echo
 from ._collect_reasoning import ReasoningStage
+from ._core import random_ids, stage_operator
 from ._join_tool_args import ToolCallStage
-from ._split_by_item import ChunkSplitter, IdFactory, random_ids
+from ._split_by_item import ChunkSplitter
 
-__all__ = ["fused_chat_sse_to_responses", "fused_chat_to_responses"]
+__all__ = ["ChatSSEStage", "fused_chat_sse_to_responses"]
 
 _Handler = Callable[[Any], "list[Any] | None"]
 
@@ -83,6 +73,7 @@ class _Run:
             created_at=o["created_at"],
             echo=o["echo"],
             ids=o["ids"],
+            owns_input=True,  # the item stages built every event it gets, for it alone
         )
         self.observer = observer
         self.split_done = False
@@ -279,32 +270,120 @@ def _options(
     }
 
 
-def fused_chat_to_responses(
-    *,
-    response_id: str | None = None,
-    model: str | None = None,
-    created_at: int | None = None,
-    echo: Mapping[str, Any] | None = None,
-    choice_index: int = 0,
-    think_tags: bool = True,
-    reasoning_as_summary: bool = False,
-    ids: IdFactory = random_ids,
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[Any]]:
-    """The five conversion stages in one subscription (see the module docstring)."""
-    options = _options(
-        response_id, model, created_at, echo, choice_index, think_tags, reasoning_as_summary, ids
-    )
+class _Collect(abc.ObserverBase[Any]):
+    """What :class:`_Run` delivers to, when it runs as a stage: the values of one input."""
 
-    def _fused(source: Observable[ChatCompletionChunk]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            run = _Run(observer, options)
-            return source.subscribe(run.chunk, run.error, run.completed, scheduler=scheduler)
+    def __init__(self) -> None:
+        self.out: list[Any] = []  # never replaced: the lanes hold its append
+        self.on_next = self.out.append  # type: ignore[method-assign,assignment]  # no call per value
+        self.completed = False
+        self.error: Exception | None = None
 
-        return Observable(subscribe)
+    def on_next(self, value: Any) -> None:  # replaced per instance by out.append
+        self.out.append(value)
 
-    return _fused
+    def on_completed(self) -> None:
+        self.completed = True
+
+    def on_error(self, error: Exception) -> None:
+        self.error = error
+
+
+class ChatSSEStage:
+    """``decode_sse() | parse_chunks() | chat_to_responses()`` with lanes, as one stage of the
+    driver (so a ``final_response()`` piped after it joins the same subscription).
+
+    A :class:`~rxresponses.errors.PipelineError` (a mis-wired pipeline, a value of the wrong type)
+    ends it with ``error`` set, which the driver delivers to the subscriber after the values.
+    """
+
+    name = "chat_sse_to_responses()"
+
+    def __init__(self, max_line_bytes: int, options: dict[str, Any]) -> None:
+        self._sink = _Collect()
+        self._run = _Run(self._sink, options)
+        self._fast = FastChunkReader(options["choice_index"]).read
+        self._decoder = SSEDecoder(max_line_bytes=max_line_bytes)
+        self._stopped = False  # decode_sse() finished, or parse_chunks() failed
+        self.ended = False
+        self.error: Exception | None = None
+
+    def handle(self, piece: bytes | SSEMessage) -> list[Any]:
+        out = self._sink.out
+        out.clear()  # the driver has sent the previous input's values on
+        if not self._stopped:
+            self._on_next(piece)
+        return self._result()
+
+    def finish(self) -> list[Any]:
+        self._sink.out.clear()
+        self._end(None)
+        return self._result()
+
+    def fail(self, exc: Exception) -> list[Any]:
+        self._sink.out.clear()
+        self._end(exc)
+        return self._result()
+
+    def _result(self) -> list[Any]:
+        sink = self._sink
+        if sink.completed or sink.error is not None:
+            self.ended = True
+            self.error = sink.error
+        return sink.out
+
+    def _emit(self, datas: list[str]) -> None:
+        run = self._run
+        splitter = run.splitter
+        fast = self._fast
+        for data in datas:
+            if data == "[DONE]":
+                self._stopped = True
+                run.completed()
+                return
+            fields = fast(data) if splitter.started else None
+            if fields is not None:
+                run.fast(fields)
+                continue
+            try:
+                chunk = parse_chunk(data)
+            except ChunkDecodeError as exc:
+                self._stopped = True
+                run.error(exc)
+                return
+            run.chunk(chunk)
+
+    def _on_next(self, piece: bytes | SSEMessage) -> None:
+        if type(piece) is not bytes:
+            if isinstance(piece, SSEMessage):  # already decoded (from_file())
+                self._emit([piece.data])
+                return
+            if not isinstance(piece, bytes | bytearray | memoryview):
+                self._stopped = True  # a programming error: the subscriber's on_error
+                self._run.asm.ended = True
+                message = f"decode_sse() takes bytes or SSEMessage, got {type(piece).__name__}"
+                self._sink.on_error(StageError(self.name, piece, TypeError(message)))
+                return
+            piece = bytes(piece)
+        try:
+            datas = self._decoder.feed_data(piece)
+        except Exception as exc:
+            self._stopped = True
+            self._run.error(exc)
+            return
+        self._emit(datas)
+
+    def _end(self, exc: Exception | None) -> None:
+        if self._stopped:
+            return
+        # What was fully framed before the end is still delivered.
+        self._emit([m.data for m in self._decoder.flush()])
+        if not self._stopped:
+            self._stopped = True
+            if exc is None:
+                self._run.completed()
+            else:
+                self._run.error(exc)
 
 
 def fused_chat_sse_to_responses(
@@ -319,68 +398,9 @@ def fused_chat_sse_to_responses(
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
 ) -> Callable[[Observable[bytes]], Observable[Any]]:
-    """``decode_sse() | parse_chunks() | chat_to_responses()`` in one subscription (see the
-    module docstring)."""
+    """``decode_sse() | parse_chunks() | chat_to_responses()`` as one stage of the driver (see
+    the module docstring and :class:`ChatSSEStage`)."""
     options = _options(
         response_id, model, created_at, echo, choice_index, think_tags, reasoning_as_summary, ids
     )
-
-    def _fused(source: Observable[bytes]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            run = _Run(observer, options)
-            splitter = run.splitter
-            fast = FastChunkReader(choice_index).read
-            decoder = SSEDecoder(max_line_bytes=max_line_bytes)
-            stopped = False  # decode_sse() finished, or parse_chunks() failed
-
-            def emit(datas: list[str]) -> None:
-                nonlocal stopped
-                for data in datas:
-                    if data == "[DONE]":
-                        stopped = True
-                        run.completed()
-                        return
-                    fields = fast(data) if splitter.started else None
-                    if fields is not None:
-                        run.fast(fields)
-                        continue
-                    try:
-                        chunk = parse_chunk(data)
-                    except ChunkDecodeError as exc:
-                        stopped = True
-                        run.error(exc)
-                        return
-                    run.chunk(chunk)
-
-            def on_next(piece: bytes) -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                try:
-                    datas = decoder.feed_data(piece)
-                except Exception as exc:
-                    stopped = True
-                    run.error(exc)
-                    return
-                emit(datas)
-
-            def end(exc: Exception | None) -> None:
-                nonlocal stopped
-                if stopped:
-                    return
-                # What was fully framed before the end is still delivered.
-                emit([m.data for m in decoder.flush()])
-                if not stopped:
-                    stopped = True
-                    if exc is None:
-                        run.completed()
-                    else:
-                        run.error(exc)
-
-            return source.subscribe(on_next, end, lambda: end(None), scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _fused
+    return stage_operator(lambda: ChatSSEStage(max_line_bytes, options))

@@ -20,8 +20,7 @@ from ..types.events import (
 )
 from ..types.response import ResponseFunctionToolCall
 from ..types.signals import ItemFinished, ItemStarted, ToolCallDelta
-from ._final import Fragments
-from ._stage import delta_maker, stage_operator
+from ._core import Fragments, delta_maker, stage_operator
 
 __all__ = ["ToolCallStage", "join_tool_args"]
 
@@ -48,6 +47,12 @@ class _Call:
 
 class ToolCallStage:
     """Turns ``function_call`` signals into function-call events; passes the rest through."""
+
+    #: What it emits, it built (see :class:`~rxresponses.operators._core.Driver`).
+    fresh_output = True
+    #: The signals it acts on; the driver passes everything else on without calling it.
+    handles = frozenset({ToolCallDelta, ItemStarted, ItemFinished})
+    name = "join_tool_args()"
 
     def __init__(self) -> None:
         self._calls: dict[str, _Call] = {}
@@ -88,6 +93,9 @@ class ToolCallStage:
 
     def finish(self) -> list[Any]:
         return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
 
     def lane(self, item_id: str) -> Callable[[str], Any] | None:
         """A function doing what :meth:`handle` does with a :class:`ToolCallDelta` for

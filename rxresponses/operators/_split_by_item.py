@@ -32,39 +32,34 @@ Decisions (each documented in the README's "Mapping" section):
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from ..errors import RxResponsesError
+from ..types.aliases import IdFactory
 from ..types.chat import ChatCompletionChunk, ChoiceDelta, ChoiceLogprobs, FastDelta
 from ..types.response import InputTokensDetails, OutputTokensDetails, ResponseUsage
 from ..types.signals import (
     ItemFinished,
     ItemKind,
     ItemStarted,
+    ItemStatus,
     ReasoningDelta,
     RefusalDelta,
     Signal,
     StreamFinished,
     StreamStarted,
+    StreamStatus,
     TextDelta,
     ToolCallDelta,
 )
+from ._core import random_ids, stage_operator
 
 __all__ = ["ChunkSplitter", "IdFactory", "ThinkTagSplitter", "random_ids", "split_by_item"]
 
-#: Makes an id from a prefix (``msg``, ``rs``, ``fc``, ``call``, ``resp``).
-IdFactory = Callable[[str], str]
-
 _OPEN, _CLOSE = "<think>", "</think>"
-
-
-def random_ids(prefix: str) -> str:
-    """The default :data:`IdFactory`: ``<prefix>_`` + 24 random hex digits."""
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 class ThinkTagSplitter:
@@ -189,13 +184,41 @@ class ChunkSplitter:
 
     # -- public API ---------------------------------------------------------------------------
 
+    name = "split_by_item()"
+    fresh_output = True
+
     @property
     def started(self) -> bool:
         """True once :class:`StreamStarted` was sent."""
         return self._started
 
+    @property
+    def ended(self) -> bool:
+        """True once :class:`StreamFinished` was sent."""
+        return self._ended
+
+    @property
+    def choice_index(self) -> int:
+        """The choice this splitter converts."""
+        return self._choice
+
     def handle(self, chunk: ChatCompletionChunk) -> list[Signal]:
-        """Consume one chunk; return the signals it produces."""
+        """Consume one chunk; return the signals it produces.
+
+        A chunk this splitter cannot read fails the stream (``StreamFinished("failed")``); a
+        value that is not a :class:`ChatCompletionChunk` at all is a ``TypeError``.
+        """
+        if not isinstance(chunk, ChatCompletionChunk):
+            raise TypeError(
+                f"split_by_item() takes rxresponses ChatCompletionChunk values (parse_chunks() "
+                f"makes them), got {type(chunk).__module__}.{type(chunk).__qualname__}"
+            )
+        try:
+            return self._handle(chunk)
+        except Exception as exc:  # a chunk we cannot read: fail the stream
+            return self.fail(exc)
+
+    def _handle(self, chunk: ChatCompletionChunk) -> list[Signal]:
         out: list[Signal] = []
         if self._ended:
             return out
@@ -230,10 +253,23 @@ class ChunkSplitter:
         ``reasoning_details`` or ``function_call``, and one choice, the converted one: of
         :meth:`handle` only the part below is left, calling the same helpers.
         """
+        content, reasoning, tool = fields
+        message = self._message
+        if (
+            message is not None
+            and content
+            and not reasoning
+            and tool is None
+            and (self._think is None or self._think.in_text)
+            and not self._ended
+            and self._finish_reason is None
+        ):
+            # Text for the open message (no reasoning or tool call is open beside it): what
+            # _content() -> _text() -> _open_message() come to, without the calls.
+            return [TextDelta(message.item_id, message.output_index, content, None)]
         out: list[Signal] = []
         if self._ended or self._finish_reason is not None:
             return out
-        content, reasoning, tool = fields
         if reasoning:
             self._reasoning_text(reasoning, out)
         if content:
@@ -469,19 +505,19 @@ class ChunkSplitter:
             )
         )
 
-    def _close_reasoning(self, out: list[Signal], status: str = "completed") -> None:
+    def _close_reasoning(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         item = self._reasoning
         if item is not None:
             self._reasoning = None
-            out.append(ItemFinished("reasoning", item.item_id, item.output_index, status))  # type: ignore[arg-type]
+            out.append(ItemFinished("reasoning", item.item_id, item.output_index, status))
 
-    def _close_message(self, out: list[Signal], status: str = "completed") -> None:
+    def _close_message(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         item = self._message
         if item is not None:
             self._message = None
-            out.append(ItemFinished("message", item.item_id, item.output_index, status))  # type: ignore[arg-type]
+            out.append(ItemFinished("message", item.item_id, item.output_index, status))
 
-    def _close_tools(self, out: list[Signal], status: str = "completed") -> None:
+    def _close_tools(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         if not self._tools:
             return
         for call in self._tools:
@@ -491,12 +527,12 @@ class ChunkSplitter:
                     out.append(
                         ToolCallDelta(call.item_id, call.output_index, "".join(call.buffered))
                     )
-            out.append(ItemFinished("function_call", call.item_id, call.output_index, status))  # type: ignore[arg-type]
+            out.append(ItemFinished("function_call", call.item_id, call.output_index, status))
         self._tools = []
         self._tools_by_index.clear()
         self._tools_by_upstream_id.clear()
 
-    def _close_all(self, out: list[Signal], status: str) -> None:
+    def _close_all(self, out: list[Signal], status: ItemStatus) -> None:
         self._close_reasoning(out, status)
         self._close_message(out, status)
         self._close_tools(out, status)
@@ -518,7 +554,7 @@ class ChunkSplitter:
     def _end(
         self,
         out: list[Signal],
-        status: str,
+        status: StreamStatus,
         *,
         reason: str | None = None,
         code: str | None = None,
@@ -530,7 +566,7 @@ class ChunkSplitter:
         self._close_all(out, "completed" if status == "completed" else "incomplete")
         out.append(
             StreamFinished(
-                status,  # type: ignore[arg-type]
+                status,
                 usage=self._usage,
                 incomplete_reason=reason,
                 error_code=code,
@@ -617,41 +653,6 @@ def split_by_item(
     *, choice_index: int = 0, think_tags: bool = True, ids: IdFactory = random_ids
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[Signal]]:
     """Implementation of :func:`rxresponses.operators.split_by_item`."""
-
-    def _split(source: Observable[ChatCompletionChunk]) -> Observable[Signal]:
-        def subscribe(
-            observer: abc.ObserverBase[Signal], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            splitter = ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids)
-            done = False
-
-            def emit(signals: list[Signal]) -> None:
-                nonlocal done
-                for signal in signals:
-                    observer.on_next(signal)
-                    if isinstance(signal, StreamFinished):
-                        done = True
-                        observer.on_completed()
-
-            def on_next(chunk: ChatCompletionChunk) -> None:
-                if done:
-                    return
-                try:
-                    signals = splitter.handle(chunk)
-                except Exception as exc:  # a bug or a chunk we cannot read: fail the stream
-                    signals = splitter.fail(exc)
-                emit(signals)
-
-            def on_error(exc: Exception) -> None:
-                if not done:
-                    emit(splitter.fail(exc))
-
-            def on_completed() -> None:
-                if not done:
-                    emit(splitter.finish())
-
-            return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return _split
+    return stage_operator(
+        lambda: ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids)
+    )

@@ -17,10 +17,10 @@ from dataclasses import replace
 from typing import Any
 
 import reactivex
-from reactivex import Observable, abc
-from reactivex import operators as ops
+from reactivex import Observable
 
 from .. import operators as rxo
+from ..operators._core import stage_operator
 from ..types.events import (
     ResponseCustomToolCallInputDeltaEvent,
     ResponseCustomToolCallInputDoneEvent,
@@ -28,6 +28,7 @@ from ..types.events import (
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
+    ResponseStreamEvent,
 )
 from ..types.response import ResponseCustomToolCall, ResponseFunctionToolCall
 from ..types.signals import StreamFinished
@@ -47,6 +48,8 @@ class ToolNameStage:
       Arguments that are not that JSON object are taken as the input itself.
     """
 
+    name = "restore_tool_names()"
+
     def __init__(self, names: Mapping[str, ToolName]) -> None:
         self._names = names
         self._custom: dict[str, ToolName] = {}  # item id -> tool, for open custom calls
@@ -56,8 +59,9 @@ class ToolNameStage:
             item = event.item
             if isinstance(item, ResponseFunctionToolCall):
                 tool = self._names.get(item.name)
-                if tool is not None:
-                    event.item = self._item(item, tool, added=event.type.endswith(".added"))
+                if tool is not None:  # a new event: the one received is left as it was
+                    restored = self._item(item, tool, added=event.type.endswith(".added"))
+                    return [event.model_copy(update={"item": restored})]
             return [event]
         if isinstance(event, ResponseFunctionCallArgumentsDeltaEvent):
             return [] if event.item_id in self._custom else [event]
@@ -79,6 +83,12 @@ class ToolNameStage:
             )
             return out
         return [event]
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
 
     def _item(self, item: ResponseFunctionToolCall, tool: ToolName, *, added: bool) -> Any:
         if not tool.custom:
@@ -123,28 +133,7 @@ def restore_tool_names(
         names: Chat function name -> the Responses tool (see :class:`ToolNameStage`).
     """
 
-    def _operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            stage = ToolNameStage(names)
-
-            def on_next(value: Any) -> None:
-                try:
-                    out = stage.handle(value)
-                except Exception as exc:
-                    observer.on_error(exc)
-                    return
-                for item in out:
-                    observer.on_next(item)
-
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
-
-    return _operator
+    return stage_operator(lambda: ToolNameStage(names))
 
 
 def redact_errors(redact: Callable[[str], str]) -> Callable[[Observable[Any]], Observable[Any]]:
@@ -155,12 +144,25 @@ def redact_errors(redact: Callable[[str], str]) -> Callable[[Observable[Any]], O
     before it becomes the ``error`` event and ``response.error``.
     """
 
-    def mask(value: Any) -> Any:
-        if isinstance(value, StreamFinished) and value.error_message:
-            return replace(value, error_message=redact(value.error_message))
-        return value
+    return stage_operator(lambda: _RedactStage(redact))
 
-    return ops.map(mask)
+
+class _RedactStage:
+    name = "redact_errors()"
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._redact = redact
+
+    def handle(self, value: Any) -> list[Any] | None:
+        if isinstance(value, StreamFinished) and value.error_message:
+            return [replace(value, error_message=self._redact(value.error_message))]
+        return None
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
 
 
 def server_pipeline(
@@ -170,7 +172,7 @@ def server_pipeline(
     created_at: int,
     redact: Callable[[str], str] | None = None,
     start_immediately: bool = False,
-) -> Callable[[Observable[bytes]], Observable[Any]]:
+) -> Callable[[Observable[bytes]], Observable[ResponseStreamEvent]]:
     """Chat SSE bytes -> Responses events for one request.
 
     Args:

@@ -55,6 +55,7 @@ from ..errors import RxResponsesError, UpstreamError, UpstreamStatusError
 from ..operators import final_response
 from ..sse import encode_event
 from ..types._base import to_json
+from ..types.registry import TERMINAL_TYPES
 from ..types.response import Response as ResponseModel
 from ._pipeline import server_pipeline
 from ._request import (
@@ -72,7 +73,6 @@ __all__ = ["create_app", "create_app_from_env"]
 
 logger = logging.getLogger("rxresponses.server")
 
-_TERMINAL: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _SSE_HEADERS: Final = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -699,7 +699,7 @@ class _ResponsesCall(Response):
             pending.append(frame)
             buffered += len(frame)
             outcome.events += 1
-            if event.type in _TERMINAL:
+            if event.type in TERMINAL_TYPES:
                 outcome.status = event.type.removeprefix("response.")
                 error = getattr(event.response, "error", None)
                 if error is not None:

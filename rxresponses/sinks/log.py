@@ -28,27 +28,13 @@ from typing import Any
 from reactivex import abc
 
 from ..types._base import to_dict
+from ..types.registry import DELTA_TYPES, EVENT_KINDS, LIFECYCLE_TYPES, TERMINAL_TYPES
 
 __all__ = ["DELTA_EVENT_TYPES", "LoggingSink", "logging_sink"]
 
-#: The event types that carry a ``delta`` fragment of an item.
-DELTA_EVENT_TYPES = frozenset(
-    {
-        "response.output_text.delta",
-        "response.refusal.delta",
-        "response.reasoning_text.delta",
-        "response.reasoning_summary_text.delta",
-        "response.function_call_arguments.delta",
-        "response.custom_tool_call_input.delta",
-        "response.mcp_call_arguments.delta",
-        "response.code_interpreter_call_code.delta",
-        "response.apply_patch_call_operation_diff.delta",
-    }
-)
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-_LIFECYCLE = frozenset({"response.created", "response.queued", "response.in_progress"}) | _TERMINAL
-# The field of a ``*.done`` event that holds the finished text.
-_DONE_TEXT = ("text", "refusal", "arguments", "input", "code", "diff")
+#: The event types that carry a ``delta`` fragment of an item (from the registry).
+DELTA_EVENT_TYPES = DELTA_TYPES
+_LIFECYCLE = LIFECYCLE_TYPES | TERMINAL_TYPES
 
 
 class LoggingSink(abc.ObserverBase[Any]):
@@ -176,12 +162,11 @@ class LoggingSink(abc.ObserverBase[Any]):
             value = getattr(event, name, None)
             if value is not None:
                 extra[name] = value
-        if kind.endswith(".done"):
-            for name in _DONE_TEXT:
-                value = getattr(event, name, None)
-                if isinstance(value, str):
-                    extra["text"] = value
-                    break
+        done = EVENT_KINDS.get(kind)
+        if done is not None and done.role == "done" and done.text_field is not None:
+            value = getattr(event, done.text_field, None)
+            if isinstance(value, str):
+                extra["text"] = value
         item = getattr(event, "item", None)
         if item is not None:
             extra["item_id"] = getattr(item, "id", None)

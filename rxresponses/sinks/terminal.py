@@ -24,6 +24,8 @@ from reactivex import abc
 
 from ..errors import RxResponsesError
 from ..operators._final import ResponseAccumulator
+from ..types.events import EventKind
+from ..types.registry import EVENT_KINDS, TERMINAL_TYPES
 from ..types.response import (
     Response,
     ResponseError,
@@ -56,34 +58,29 @@ _UNICODE = {"item": "▸", "rule": "─", "error": "✖", "dot": "·", "more": "
 _ASCII = {"item": ">", "rule": "-", "error": "x", "dot": "|", "more": "...", "start": "*"}
 _INDENT = "  "
 
-# delta type -> (the family of the part it fills, the attribute holding the part index, style)
+_PART_STYLES = {"refusal": "red", "reasoning_text": "dim", "summary_text": "dim"}
+
+
+def _display(kind: EventKind) -> tuple[str, str | None, str | None]:
+    """Where a delta or ``.done`` event's text shows (the part family, or ``args`` for an item
+    field), the field holding the part index, and its style."""
+    if kind.part is None:
+        return "args", None, "cyan"
+    return kind.family or "content", kind.index_field, _PART_STYLES.get(kind.part)
+
+
+# From the registry (rxresponses.types.registry): delta type -> (the family of the part it
+# fills, the attribute holding the part index, style)
 _DELTAS: dict[str, tuple[str, str | None, str | None]] = {
-    "response.output_text.delta": ("content", "content_index", None),
-    "response.refusal.delta": ("content", "content_index", "red"),
-    "response.reasoning_text.delta": ("content", "content_index", "dim"),
-    "response.reasoning_summary_text.delta": ("summary", "summary_index", "dim"),
-    "response.function_call_arguments.delta": ("args", None, "cyan"),
-    "response.custom_tool_call_input.delta": ("args", None, "cyan"),
-    "response.mcp_call_arguments.delta": ("args", None, "cyan"),
-    "response.code_interpreter_call_code.delta": ("args", None, "cyan"),
-    "response.apply_patch_call_operation_diff.delta": ("args", None, "cyan"),
+    t: _display(k) for t, k in EVENT_KINDS.items() if k.role == "delta"
 }
 # done type -> (family, index attribute, the attribute with the whole text, style)
 _DONES: dict[str, tuple[str, str | None, str, str | None]] = {
-    "response.output_text.done": ("content", "content_index", "text", None),
-    "response.refusal.done": ("content", "content_index", "refusal", "red"),
-    "response.reasoning_text.done": ("content", "content_index", "text", "dim"),
-    "response.reasoning_summary_text.done": ("summary", "summary_index", "text", "dim"),
-    "response.function_call_arguments.done": ("args", None, "arguments", "cyan"),
-    "response.custom_tool_call_input.done": ("args", None, "input", "cyan"),
-    "response.mcp_call_arguments.done": ("args", None, "arguments", "cyan"),
-    "response.code_interpreter_call_code.done": ("args", None, "code", "cyan"),
+    t: (*_display(k)[:2], k.text_field, _display(k)[2])
+    for t, k in EVENT_KINDS.items()
+    if k.role == "done" and k.text_field is not None
 }
-_TERMINAL = {
-    "response.completed": "completed",
-    "response.incomplete": "incomplete",
-    "response.failed": "failed",
-}
+_TERMINAL = {t: t.removeprefix("response.") for t in TERMINAL_TYPES}
 
 
 def use_color(stream: TextIO, color: bool | None = None) -> bool:

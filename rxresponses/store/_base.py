@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, NamedTuple, Protocol, runtime_checkable
 from ..errors import RxResponsesError
 from ..types._base import to_json
 from ..types.events import ResponseCompletedEvent, ResponseFailedEvent, ResponseIncompleteEvent
+from ..types.registry import TERMINAL_TYPES
 from ..types.response import Response, ResponseError
 
 __all__ = [
@@ -39,9 +40,7 @@ __all__ = [
 ]
 
 #: The event types that end a Responses stream (exactly one per stream).
-TERMINAL_EVENT_TYPES: Final = frozenset(
-    {"response.completed", "response.incomplete", "response.failed"}
-)
+TERMINAL_EVENT_TYPES: Final = TERMINAL_TYPES
 #: Statuses of a response whose run has not finished.
 ACTIVE_STATUSES: Final = frozenset({"queued", "in_progress"})
 #: ``limit`` bounds of the input-items list (OpenAI's: 1 to 100, default 20).

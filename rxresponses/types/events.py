@@ -28,7 +28,8 @@ all 60-odd members.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Final, Literal, get_args
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, get_args
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter
 
@@ -50,6 +51,8 @@ from .response import (
 __all__ = [
     "EVENT_ADAPTER",
     "EVENT_TYPES",
+    "EventKind",
+    "EventRole",
     "PartReasoningText",
     "ResponseApplyPatchCallOperationDiffDeltaEvent",
     "ResponseApplyPatchCallOperationDiffDoneEvent",
@@ -120,6 +123,49 @@ __all__ = [
 ]
 
 
+#: What an event does in a stream (see :class:`EventKind`).
+EventRole = Literal[
+    "lifecycle",
+    "terminal",
+    "error",
+    "item_added",
+    "item_done",
+    "part_added",
+    "part_done",
+    "delta",
+    "done",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EventKind:
+    """Metadata an event class declares about itself (its ``event_kind`` class variable), from
+    which :mod:`rxresponses.types.registry` derives every table of event types the package uses.
+
+    Attributes:
+        role: ``lifecycle`` (created, queued, in_progress), ``terminal`` (completed, incomplete,
+            failed), ``error``, ``item_added`` / ``item_done``, ``part_added`` / ``part_done``,
+            ``delta`` (a text fragment of an item) or ``done`` (the whole text, replacing the
+            fragments).
+        family: Where the text goes in the item: ``content`` or ``summary`` (a part in that
+            list), or the item's string field (``arguments``, ``input``, ``code``); ``None`` when
+            the fold keeps no text for it (an ``apply_patch_call``'s diff lives in its
+            ``operation``, which ``output_item.done`` carries whole).
+        index_field: The field holding the part index (``content_index``, ``summary_index``),
+            ``None`` for item fields.
+        text_field: The field holding the text (``delta``, or the ``.done`` event's ``text``,
+            ``refusal``, ``arguments``...).
+        part: The type of the part the text fills (``output_text``, ``refusal``,
+            ``reasoning_text``, ``summary_text``), ``None`` for item fields.
+    """
+
+    role: EventRole
+    family: str | None = None
+    index_field: str | None = None
+    text_field: str | None = None
+    part: str | None = None
+
+
 def _is_wire(context: Any) -> bool:
     return isinstance(context, dict) and bool(context.get("rxresponses_wire"))
 
@@ -135,6 +181,7 @@ class ResponseCreatedEvent(WireModel):
     """
 
     type: Literal["response.created"] = "response.created"
+    event_kind: ClassVar[EventKind] = EventKind("lifecycle")
     sequence_number: int = 0
     response: Response
 
@@ -143,6 +190,7 @@ class ResponseQueuedEvent(WireModel):
     """``response.queued``: background mode only, right after ``response.created``."""
 
     type: Literal["response.queued"] = "response.queued"
+    event_kind: ClassVar[EventKind] = EventKind("lifecycle")
     sequence_number: int = 0
     response: Response
 
@@ -151,6 +199,7 @@ class ResponseInProgressEvent(WireModel):
     """``response.in_progress``: the response is being generated (OpenAI's second event)."""
 
     type: Literal["response.in_progress"] = "response.in_progress"
+    event_kind: ClassVar[EventKind] = EventKind("lifecycle")
     sequence_number: int = 0
     response: Response
 
@@ -159,6 +208,7 @@ class ResponseCompletedEvent(WireModel):
     """``response.completed``: terminal; the full ``output`` and ``usage``."""
 
     type: Literal["response.completed"] = "response.completed"
+    event_kind: ClassVar[EventKind] = EventKind("terminal")
     sequence_number: int = 0
     response: Response
 
@@ -167,6 +217,7 @@ class ResponseIncompleteEvent(WireModel):
     """``response.incomplete``: terminal; ``response.incomplete_details.reason`` says why."""
 
     type: Literal["response.incomplete"] = "response.incomplete"
+    event_kind: ClassVar[EventKind] = EventKind("terminal")
     sequence_number: int = 0
     response: Response
 
@@ -175,6 +226,7 @@ class ResponseFailedEvent(WireModel):
     """``response.failed``: terminal; ``response.error`` says why."""
 
     type: Literal["response.failed"] = "response.failed"
+    event_kind: ClassVar[EventKind] = EventKind("terminal")
     sequence_number: int = 0
     response: Response
 
@@ -195,6 +247,7 @@ class ResponseErrorEvent(WireModel):
     """
 
     type: Literal["error"] = "error"
+    event_kind: ClassVar[EventKind] = EventKind("error")
     sequence_number: int = 0
     code: str | None = None
     message: str = ""
@@ -263,6 +316,7 @@ class ResponseOutputItemAddedEvent(WireModel):
     """
 
     type: Literal["response.output_item.added"] = "response.output_item.added"
+    event_kind: ClassVar[EventKind] = EventKind("item_added")
     sequence_number: int = 0
     output_index: int
     item: ResponseOutputItem
@@ -272,6 +326,7 @@ class ResponseOutputItemDoneEvent(WireModel):
     """``response.output_item.done``: an output item is finished; ``item`` is authoritative."""
 
     type: Literal["response.output_item.done"] = "response.output_item.done"
+    event_kind: ClassVar[EventKind] = EventKind("item_done")
     sequence_number: int = 0
     output_index: int
     item: ResponseOutputItem
@@ -305,6 +360,7 @@ class ResponseContentPartAddedEvent(WireModel):
     """
 
     type: Literal["response.content_part.added"] = "response.content_part.added"
+    event_kind: ClassVar[EventKind] = EventKind("part_added", "content", "content_index")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -318,6 +374,7 @@ class ResponseContentPartDoneEvent(WireModel):
     """
 
     type: Literal["response.content_part.done"] = "response.content_part.done"
+    event_kind: ClassVar[EventKind] = EventKind("part_done", "content", "content_index")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -336,6 +393,9 @@ class ResponseTextDeltaEvent(WireModel):
     """
 
     type: Literal["response.output_text.delta"] = "response.output_text.delta"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "delta", "content", "content_index", "delta", "output_text"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -350,6 +410,9 @@ class ResponseTextDoneEvent(WireModel):
     """
 
     type: Literal["response.output_text.done"] = "response.output_text.done"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "done", "content", "content_index", "text", "output_text"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -376,6 +439,9 @@ class ResponseRefusalDeltaEvent(WireModel):
     """``response.refusal.delta``: A chunk of a ``refusal`` part."""
 
     type: Literal["response.refusal.delta"] = "response.refusal.delta"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "delta", "content", "content_index", "delta", "refusal"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -387,6 +453,9 @@ class ResponseRefusalDoneEvent(WireModel):
     """``response.refusal.done``: the full text of a finished ``refusal`` part."""
 
     type: Literal["response.refusal.done"] = "response.refusal.done"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "done", "content", "content_index", "refusal", "refusal"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -402,6 +471,7 @@ class ResponseFunctionCallArgumentsDeltaEvent(WireModel):
     type: Literal["response.function_call_arguments.delta"] = (
         "response.function_call_arguments.delta"
     )
+    event_kind: ClassVar[EventKind] = EventKind("delta", "arguments", None, "delta")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -415,6 +485,7 @@ class ResponseFunctionCallArgumentsDoneEvent(WireModel):
     """
 
     type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
+    event_kind: ClassVar[EventKind] = EventKind("done", "arguments", None, "arguments")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -427,6 +498,7 @@ class ResponseCustomToolCallInputDeltaEvent(WireModel):
     """
 
     type: Literal["response.custom_tool_call_input.delta"] = "response.custom_tool_call_input.delta"
+    event_kind: ClassVar[EventKind] = EventKind("delta", "input", None, "delta")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -437,6 +509,7 @@ class ResponseCustomToolCallInputDoneEvent(WireModel):
     """``response.custom_tool_call_input.done``: the full input of a ``custom_tool_call`` item."""
 
     type: Literal["response.custom_tool_call_input.done"] = "response.custom_tool_call_input.done"
+    event_kind: ClassVar[EventKind] = EventKind("done", "input", None, "input")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -447,6 +520,7 @@ class ResponseReasoningSummaryPartAddedEvent(WireModel):
     """``response.reasoning_summary_part.added``: A new summary part opens in a reasoning item."""
 
     type: Literal["response.reasoning_summary_part.added"] = "response.reasoning_summary_part.added"
+    event_kind: ClassVar[EventKind] = EventKind("part_added", "summary", "summary_index")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -462,6 +536,7 @@ class ResponseReasoningSummaryPartDoneEvent(SparseModel):
     _sparse: ClassVar[tuple[str, ...]] = ("status",)
 
     type: Literal["response.reasoning_summary_part.done"] = "response.reasoning_summary_part.done"
+    event_kind: ClassVar[EventKind] = EventKind("part_done", "summary", "summary_index")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -474,6 +549,9 @@ class ResponseReasoningSummaryTextDeltaEvent(WireModel):
     """``response.reasoning_summary_text.delta``: A chunk of a reasoning summary part."""
 
     type: Literal["response.reasoning_summary_text.delta"] = "response.reasoning_summary_text.delta"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "delta", "summary", "summary_index", "delta", "summary_text"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -485,6 +563,9 @@ class ResponseReasoningSummaryTextDoneEvent(WireModel):
     """``response.reasoning_summary_text.done``: the full text of a reasoning summary part."""
 
     type: Literal["response.reasoning_summary_text.done"] = "response.reasoning_summary_text.done"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "done", "summary", "summary_index", "text", "summary_text"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -498,6 +579,9 @@ class ResponseReasoningTextDeltaEvent(WireModel):
     """
 
     type: Literal["response.reasoning_text.delta"] = "response.reasoning_text.delta"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "delta", "content", "content_index", "delta", "reasoning_text"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -511,6 +595,9 @@ class ResponseReasoningTextDoneEvent(WireModel):
     """
 
     type: Literal["response.reasoning_text.done"] = "response.reasoning_text.done"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "done", "content", "content_index", "text", "reasoning_text"
+    )
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -615,6 +702,7 @@ class ResponseCodeInterpreterCallCodeDeltaEvent(WireModel):
     type: Literal["response.code_interpreter_call_code.delta"] = (
         "response.code_interpreter_call_code.delta"
     )
+    event_kind: ClassVar[EventKind] = EventKind("delta", "code", None, "delta")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -627,6 +715,7 @@ class ResponseCodeInterpreterCallCodeDoneEvent(WireModel):
     type: Literal["response.code_interpreter_call_code.done"] = (
         "response.code_interpreter_call_code.done"
     )
+    event_kind: ClassVar[EventKind] = EventKind("done", "code", None, "code")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -719,6 +808,7 @@ class ResponseMcpCallArgumentsDeltaEvent(WireModel):
     """``response.mcp_call_arguments.delta``: A chunk of the JSON arguments of an MCP tool call."""
 
     type: Literal["response.mcp_call_arguments.delta"] = "response.mcp_call_arguments.delta"
+    event_kind: ClassVar[EventKind] = EventKind("delta", "arguments", None, "delta")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -729,6 +819,7 @@ class ResponseMcpCallArgumentsDoneEvent(WireModel):
     """``response.mcp_call_arguments.done``: the full JSON arguments of an MCP tool call."""
 
     type: Literal["response.mcp_call_arguments.done"] = "response.mcp_call_arguments.done"
+    event_kind: ClassVar[EventKind] = EventKind("done", "arguments", None, "arguments")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -876,6 +967,7 @@ class ResponseApplyPatchCallOperationDiffDeltaEvent(WireModel):
     type: Literal["response.apply_patch_call_operation_diff.delta"] = (
         "response.apply_patch_call_operation_diff.delta"
     )
+    event_kind: ClassVar[EventKind] = EventKind("delta", None, None, "delta")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -890,6 +982,7 @@ class ResponseApplyPatchCallOperationDiffDoneEvent(WireModel):
     type: Literal["response.apply_patch_call_operation_diff.done"] = (
         "response.apply_patch_call_operation_diff.done"
     )
+    event_kind: ClassVar[EventKind] = EventKind("done", None, None, "diff")
     sequence_number: int = 0
     item_id: str
     output_index: int
@@ -912,8 +1005,19 @@ class UnknownEvent(WireModel):
 
     _is_fallback: ClassVar[bool] = True
 
-    type: str
+    if TYPE_CHECKING:
+        # For type checkers, ``type`` is one literal like every other member's, so that
+        # :data:`ResponseStreamEvent` narrows on ``event.type``; at run time it holds the type
+        # received (read it through :attr:`event_type`).
+        type: Literal["unknown"]
+    else:
+        type: str
     sequence_number: int = 0
+
+    @property
+    def event_type(self) -> str:
+        """The ``type`` the event was received with."""
+        return str(self.type)
 
     @property
     def raw(self) -> dict[str, Any]:

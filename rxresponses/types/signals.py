@@ -27,19 +27,25 @@ from typing import Any, ClassVar, Literal
 from .response import ResponseUsage
 
 __all__ = [
-    "ItemKind",
     "ItemFinished",
+    "ItemKind",
+    "ItemStatus",
     "ItemStarted",
     "ReasoningDelta",
     "RefusalDelta",
     "Signal",
     "StreamFinished",
     "StreamStarted",
+    "StreamStatus",
     "TextDelta",
     "ToolCallDelta",
 ]
 
 ItemKind = Literal["message", "reasoning", "function_call"]
+#: How an item ended: ``incomplete`` when it was cut short.
+ItemStatus = Literal["completed", "incomplete"]
+#: How a stream ended.
+StreamStatus = Literal["completed", "incomplete", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +122,7 @@ class ItemFinished:
     kind: ItemKind
     item_id: str
     output_index: int
-    status: Literal["completed", "incomplete"] = "completed"
+    status: ItemStatus = "completed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +135,7 @@ class StreamFinished:
         usage: Token usage, when the upstream reported it (on any status).
     """
 
-    status: Literal["completed", "incomplete", "failed"]
+    status: StreamStatus
     usage: ResponseUsage | None = None
     incomplete_reason: str | None = None
     error_code: str | None = None

@@ -26,6 +26,9 @@ Contenders (``peers.py``; every one starts from the same SSE bytes and does its 
   final_response())``: typed Responses events and the final ``Response``;
 * ``rx_composed`` (full run only): the same with the five operators composed one by one
   (``chat_to_responses_composed``), to show what fusing them saves;
+* ``rx_user_stage``: the operators piped one by one with a stage of the user's own (one that
+  passes every value on) between ``split_by_item()`` and the item operators; target: at least
+  70% of ``rxresponses``;
 * ``openai`` (full run only: no target depends on it): openai-python's own SSE decoder,
   ``json.loads``, ``construct_type`` into ``ChatCompletionChunk`` (what ``Stream`` does by
   default) and ``ChatCompletionStreamState``, then ``get_final_completion()``. It builds Chat
@@ -80,6 +83,7 @@ import workloads as wl
 from peers import Contender, Limit, Result, RxFull, available_contenders, rx_result
 
 LIMIT_SHARE_TARGET = 0.25  # rxresponses >= 25% of the limit's chunks/s (text, tools, reasoning)
+USER_STAGE_TARGET = 0.70
 LITELLM_TARGET = 10.0  # rxresponses >= 10x LiteLLM's iterator on every workload
 SCALING_TARGET = 1.3  # per-chunk cost of a 100k-chunk stream <= 1.3x that of a 1k-chunk stream
 MEMORY_TARGET = 3.0  # peak memory growth for a 10 MB text stream <= 3x the text size
@@ -609,6 +613,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     cell["rxresponses"].chunks_per_s / cell["litellm"].chunks_per_s,
                     LITELLM_TARGET,
                     "x",
+                    True,
+                )
+            )
+    for w in workloads:
+        cell = by[w.name]
+        if "rxresponses" in cell and "rx_user_stage" in cell:
+            targets.append(
+                Target(
+                    f"{w.name}: one user stage / built-in",
+                    cell["rx_user_stage"].chunks_per_s / cell["rxresponses"].chunks_per_s,
+                    USER_STAGE_TARGET,
+                    "%",
                     True,
                 )
             )
