@@ -34,6 +34,7 @@ pytest.importorskip("uvicorn")
 openai = pytest.importorskip("openai")
 
 from rxresponses.server import ServerConfig, create_app  # noqa: E402
+from rxresponses.server._guard import HeaderTimeoutProtocol  # noqa: E402
 from rxresponses.server.testing import BackgroundServer  # noqa: E402
 
 BODY = {"model": "limit-model", "input": "hello", "stream": True}
@@ -423,7 +424,7 @@ def test_limit_options_make_a_config_and_travel_through_the_environment():
     assert (defaults.max_concurrent_streams, defaults.max_stream_bytes) == (64, 32 * 2**20)
     assert (defaults.keepalive_seconds, defaults.client_body_timeout) == (15, 60)
     assert uvicorn_limits(50) == {
-        "http": "rxresponses.server._guard:HeaderTimeoutProtocol",
+        "http": HeaderTimeoutProtocol,  # the class: uvicorn 0.22 takes no import string here
         "limit_concurrency": 50,
         "timeout_keep_alive": 5,
         "backlog": 2048,

@@ -6,12 +6,12 @@ at a time hold connections (and file descriptors) forever. :class:`HeaderTimeout
 the protocol uvicorn would use (``http="auto"``) and closes a connection whose first request head
 (up to the blank line) has not arrived within ``client_header_timeout`` seconds of connecting.
 
-It is plain composition through uvicorn's documented ``http`` setting (a protocol class, given as
-``"rxresponses.server._guard:HeaderTimeoutProtocol"``): every ``asyncio.Protocol`` call is passed
-on unchanged, nothing of uvicorn is subclassed or patched. What it does not cover: a client that
-sends one complete request and then drips the head of the next one on the same connection (the
-keep-alive timer of uvicorn is cancelled by any byte); ``--max-client-connections`` still bounds
-those.
+It is plain composition through uvicorn's documented ``http`` setting (given as the class itself,
+which every uvicorn release takes; only newer ones take an import string): every
+``asyncio.Protocol`` call is passed on unchanged, nothing of uvicorn is subclassed or patched.
+What it does not cover: a client that sends one complete request and then drips the head of the
+next one on the same connection (the keep-alive timer of uvicorn is cancelled by any byte);
+``--max-client-connections`` still bounds those.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ __all__ = ["HEADER_TIMEOUT_ENV", "PROTOCOL", "HeaderTimeoutProtocol"]
 
 #: Where the deadline comes from (set by ``rxresponses serve`` for every worker).
 HEADER_TIMEOUT_ENV: Final = "RXRESPONSES_CLIENT_HEADER_TIMEOUT"
-#: The value of uvicorn's ``http`` setting that selects this protocol.
-PROTOCOL: Final = "rxresponses.server._guard:HeaderTimeoutProtocol"
 _DEFAULT_TIMEOUT: Final = 10.0
 _END_OF_HEAD: Final = b"\r\n\r\n"
 
@@ -91,3 +89,7 @@ class HeaderTimeoutProtocol(asyncio.Protocol):
         self._timer = None
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
+
+
+#: The value of uvicorn's ``http`` setting that selects this protocol.
+PROTOCOL: Final[type[asyncio.Protocol]] = HeaderTimeoutProtocol
