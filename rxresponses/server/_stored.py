@@ -446,9 +446,28 @@ class LogStream(Response):
                         await send(_body(sse_frame(end.type, end.data)))
                         return
                     last = item.sequence_number
+                    if item.terminal:
+                        await self._stored_to_the_end()
                     await send(_body(sse_frame(item.type, item.data)))
             finally:
                 tg.cancel_scope.cancel()
+
+    async def _stored_to_the_end(self) -> None:
+        """Before the terminal event goes out: wait (up to 2 s) until the store has the end of
+        the run, so a client that saw the terminal event live and then retrieves the response
+        gets its final state (the bus runs ahead of the batched store writes)."""
+        store = self._stored.store
+        if store is None:
+            return
+        with anyio.move_on_after(2.0):
+            while True:
+                try:
+                    state = await store.get_status(self._response_id)
+                except StoreError:
+                    return
+                if state is None or not state.active:
+                    return
+                await asyncio.sleep(0.01)
 
 
 def _body(data: bytes) -> dict[str, Any]:
