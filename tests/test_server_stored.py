@@ -458,3 +458,44 @@ def test_a_background_run_holds_a_stream_slot_its_readers_do_not(fake: Backgroun
         ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_deleting_a_running_background_response_stops_its_run(server, upstream: Upstream):
+    client = sdk(server)
+    created = client.responses.create(model="slow", input="go", background=True, user="delete-me")
+    time.sleep(0.2)
+    assert http(server).delete(f"/v1/responses/{created.id}").json()["deleted"] is True
+    deadline = time.monotonic() + 5
+    while "delete-me" not in upstream.closed:
+        assert time.monotonic() < deadline, "the upstream request was not closed"
+        time.sleep(0.01)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+
+
+def test_a_stored_stream_the_client_leaves_ends_failed_in_the_store(server):
+    client = sdk(server)
+    stream = client.responses.create(model="slow", input="go", stream=True)
+    rid = next(iter(stream)).response.id
+    stream.close()  # a foreground run ends with its client
+    deadline = time.monotonic() + 5
+    while (got := client.responses.retrieve(rid)).status == "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert got.status == "failed"
+    events = list(client.responses.retrieve(rid, stream=True))
+    assert [e.type for e in events if e.type == "response.failed"] == ["response.failed"]
+    assert events[-1].type == "response.failed"
+
+
+def test_background_runs_end_failed_when_the_server_stops(fake: BackgroundServer, tmp_path):
+    config = ServerConfig(upstream=fake.url + "/v1", store=f"sqlite:///{tmp_path}/s.sqlite3")
+    with BackgroundServer(create_app(config)) as running:
+        created = sdk(running).responses.create(model="slow", input="go", background=True)
+        time.sleep(0.2)
+    with BackgroundServer(create_app(config)) as running:
+        client = sdk(running)
+        assert client.responses.retrieve(created.id).status == "failed"
+        events = list(client.responses.retrieve(created.id, stream=True))
+        assert events[-1].type == "response.failed"
+        assert [e.sequence_number for e in events] == list(range(len(events)))
