@@ -499,3 +499,28 @@ def test_background_runs_end_failed_when_the_server_stops(fake: BackgroundServer
         events = list(client.responses.retrieve(created.id, stream=True))
         assert events[-1].type == "response.failed"
         assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "status"),
+    [
+        ("previous_response_id", 12, 400),
+        ("previous_response_id", ["resp_1"], 400),
+        ("previous_response_id", "", 404),
+        ("previous_response_id", "resp_" + "x" * 100_000, 404),
+        ("previous_response_id", "resp_\u0000", 404),
+        ("background", "yes", 400),
+        ("background", 1, 400),
+        ("store", "no", 400),
+        ("store", 0, 400),
+    ],
+)
+def test_stateful_fields_with_wrong_values_are_4xx(server, field, value, status):
+    body = {"model": "m", "input": "x", field: value}
+    error = error_of(http(server).post("/v1/responses", json=body), status)
+    assert error["param"] == field
+
+
+def test_background_with_store_false_is_400(server):
+    body = {"model": "m", "input": "x", "background": True, "store": False}
+    assert error_of(http(server).post("/v1/responses", json=body), 400)["param"] == "background"
