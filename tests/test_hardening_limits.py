@@ -416,6 +416,7 @@ def test_limit_options_make_a_config_and_travel_through_the_environment():
         keepalive_seconds=0,
         client_body_timeout=7,
         client_header_timeout=3,
+        store="sqlite:///rxresponses.sqlite3",  # serve stores by default
     )
     assert ServerConfig.from_env(config.to_env()) == config
     assert config.pool_size == 8 + 16  # a connection for every request that can be in flight

@@ -28,7 +28,34 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_defaults():
     args = parse()
     assert (args.upstream, args.host, args.port, args.workers) == (None, "127.0.0.1", 8000, 1)
-    assert from_args(args) == ServerConfig()
+    # serve stores responses in a SQLite file without any flag; the library default stores nothing
+    assert from_args(args) == ServerConfig(store="sqlite:///rxresponses.sqlite3")
+
+
+def test_store_options():
+    assert from_args(parse("--store", "none")).store is None
+    config = from_args(
+        parse(
+            "--store",
+            "postgresql://u@127.0.0.1:5432/db",
+            "--bus",
+            "redis://127.0.0.1:6379/0",
+            "--store-retention-days",
+            "7",
+            "--store-max-bytes",
+            "1000",
+        )
+    )
+    assert (config.store, config.bus) == (
+        "postgresql://u@127.0.0.1:5432/db",
+        "redis://127.0.0.1:6379/0",
+    )
+    assert (config.store_retention_days, config.store_max_bytes) == (7.0, 1000)
+    assert ServerConfig.from_env(config.to_env()) == config
+    assert ServerConfig.from_env(ServerConfig().to_env()).store is None
+    for bad in (("--store", "mysql://x"), ("--bus", "http://x"), ("--store-max-bytes", "-1")):
+        with pytest.raises(ConfigError):
+            from_args(parse(*bad))
 
 
 def test_options_make_a_config():
@@ -56,6 +83,7 @@ def test_options_make_a_config():
         system_role="developer",
         max_tokens_field="max_completion_tokens",
         upstream_timeout=30,
+        store="sqlite:///rxresponses.sqlite3",
     )
 
 

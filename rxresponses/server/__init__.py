@@ -31,6 +31,9 @@ from .config import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONCURRENT_STREAMS,
     DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_STORE_MAX_BYTES,
+    DEFAULT_STORE_RETENTION_DAYS,
+    DEFAULT_STORE_URL,
     DEFAULT_UPSTREAM_DEADLINE,
     ConfigError,
     ServerConfig,
@@ -188,6 +191,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "sending; then the stream ends with response.failed (default: "
         f"{DEFAULT_UPSTREAM_DEADLINE:g}, 0: no deadline)",
     )
+    stored = parser.add_argument_group("stored responses")
+    stored.add_argument(
+        "--store",
+        default=DEFAULT_STORE_URL,
+        metavar="URL",
+        help="where responses, their input items and event logs are kept: sqlite:///PATH or "
+        "postgresql://... (pip install 'rxresponses[postgres]'); 'none' stores nothing and "
+        f"refuses previous_response_id and background (default: {DEFAULT_STORE_URL})",
+    )
+    stored.add_argument(
+        "--bus",
+        default=None,
+        metavar="URL",
+        help="live events of running responses across workers and hosts: redis://... "
+        "(pip install 'rxresponses[redis]'; default: in this process only)",
+    )
+    stored.add_argument(
+        "--store-retention-days",
+        type=float,
+        default=DEFAULT_STORE_RETENTION_DAYS,
+        metavar="DAYS",
+        help=f"days a stored response is kept (default: {DEFAULT_STORE_RETENTION_DAYS:g}, "
+        "like OpenAI; 0: until deleted)",
+    )
+    stored.add_argument(
+        "--store-max-bytes",
+        type=int,
+        default=DEFAULT_STORE_MAX_BYTES,
+        metavar="BYTES",
+        help="most bytes of stored data; beyond, new stored requests get 503 (default: "
+        f"{DEFAULT_STORE_MAX_BYTES}, 2 GiB; 0: no cap)",
+    )
     parser.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -216,6 +251,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         keepalive_seconds=args.keepalive_seconds,
         client_body_timeout=args.client_body_timeout,
         client_header_timeout=args.client_header_timeout,
+        store=None if (args.store or "none").lower() == "none" else args.store,
+        bus=args.bus or None,
+        store_retention_days=args.store_retention_days,
+        store_max_bytes=args.store_max_bytes,
     )
 
 
@@ -252,6 +291,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     os.environ.update(config.to_env())
+    os.environ["RXRESPONSES_WORKERS"] = str(args.workers)  # one worker: recovery at startup
     log_config = _log_config(args.log_level)
     logging.config.dictConfig(log_config)
     if not _is_loopback(args.host):

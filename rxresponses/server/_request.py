@@ -37,6 +37,7 @@ __all__ = [
     "flat_tool_name",
     "is_large_body",
     "parse_body",
+    "input_items",
     "translate_request",
 ]
 
@@ -414,6 +415,8 @@ def translate_request(
     *,
     system_role: Literal["system", "developer"] = "system",
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
+    stateful: bool = False,
+    history: Sequence[Mapping[str, Any]] = (),
 ) -> Translation:
     """Translate a ``POST /v1/responses`` body into a Chat Completions request.
 
@@ -421,6 +424,10 @@ def translate_request(
         body: The decoded JSON body.
         system_role: Chat role for ``instructions`` and ``system``/``developer`` messages.
         max_tokens_field: Chat field for ``max_output_tokens``.
+        stateful: The server stores responses: ``previous_response_id`` and ``background`` are
+            accepted (the caller resolves the chain and runs the response in the background).
+        history: The items of the earlier turns of a ``previous_response_id`` chain (their
+            inputs and outputs, oldest first), sent upstream before this request's ``input``.
 
     Raises:
         RequestError: The request is malformed or asks for something this server cannot do.
@@ -430,9 +437,14 @@ def translate_request(
     dropped: list[str] = []
 
     for name, message in _STATEFUL.items():
+        if stateful and name == "previous_response_id":
+            _optional(body, name, str)
+            continue
         if body.get(name) is not None:
             raise RequestError(message, param=name, code="unsupported_parameter")
-    if body.get("background"):
+    if stateful:
+        _optional(body, "background", bool)
+    elif body.get("background"):
         raise RequestError(
             "background: true is not supported: this server stores no responses to poll. "
             "Use stream: true for long responses.",
@@ -474,6 +486,8 @@ def translate_request(
         raise RequestError(
             "instructions must be a string.", param="instructions", code="invalid_type"
         )
+    if history and raw_input is not None:
+        raw_input = [*history, *input_items(raw_input)]
     chat["messages"] = _messages(raw_input, instructions, system_role, tools, dropped)
 
     _tool_fields(body, tools, chat, dropped)
@@ -487,7 +501,7 @@ def translate_request(
         chat["user"] = user
     for name in ("metadata", "store", "truncation"):
         _optional(body, name, {"metadata": dict, "store": bool, "truncation": str}[name])
-    if body.get("store") is True:
+    if body.get("store") is True and not stateful:
         dropped.append("store=true (this server stores nothing)")
     if body.get("truncation") == "auto":
         dropped.append("truncation=auto (nothing is truncated; the upstream may reject long input)")
@@ -502,6 +516,8 @@ def translate_request(
     chat["stream_options"] = {"include_usage": True}
 
     echo = {name: body[name] for name in ECHO_FIELDS if body.get(name) is not None}
+    if stateful and body.get("previous_response_id") is not None:
+        echo["previous_response_id"] = body["previous_response_id"]
     _check_echo(echo, model)
     return Translation(
         chat=chat,
@@ -931,6 +947,24 @@ def _include(body: Mapping[str, Any], chat: dict[str, Any], dropped: list[str]) 
 # ------------------------------------------------------------------------------------------------
 
 
+def input_items(raw: Any) -> list[Any]:
+    """A request's ``input`` as stored and listed (as OpenAI lists them): a list of items, where a
+    string is one user message and a message's string content one text part."""
+    if isinstance(raw, str):
+        raw = [{"role": "user", "content": raw}]
+    if not isinstance(raw, list):
+        return []
+    items: list[Any] = []
+    for item in raw:
+        if isinstance(item, dict) and item.get("type", "message") == "message" and "role" in item:
+            item = {"type": "message", **item}
+            if isinstance(item.get("content"), str):
+                part = "output_text" if item["role"] == "assistant" else "input_text"
+                item["content"] = [{"type": part, "text": item["content"]}]
+        items.append(item)
+    return items
+
+
 def _messages(
     raw: Any,
     instructions: str | None,
@@ -1028,8 +1062,8 @@ def _messages(
             )
         elif kind == "item_reference":
             raise RequestError(
-                "item_reference is not supported: this server is stateless and stores no items. "
-                "Send the items themselves.",
+                "item_reference is not supported: send the items themselves (or continue a "
+                "stored response with previous_response_id).",
                 param=f"{param}.type",
                 code="unsupported_parameter",
             )

@@ -8,12 +8,15 @@ Routes (all under ``/v1``, like the OpenAI API, plus a health check):
   ``event:`` equals ``type``) or with the final ``Response`` JSON.
 * ``GET /v1/models`` and ``GET /v1/models/{id}``: passed through to the upstream (the embedded
   model lists itself).
-* ``GET|DELETE /v1/responses/{id}`` (and ``.../cancel``, ``.../input_items``): 404, this server
-  stores nothing.
+* ``GET|DELETE /v1/responses/{id}``, ``POST .../cancel``, ``GET .../input_items``: the stored
+  responses (:mod:`._stored`; with ``config.store`` unset: 404, nothing is stored).
 * ``GET /health``: ``{"status": "ok"}`` for load balancers.
 
-Every request is independent: the process keeps no state beyond the requests in flight (and a
-connection pool), so any number of workers or replicas can serve behind a load balancer.
+With a store (``config.store``), responses are kept there with their input items and event
+log (owned by a hash of the client's credential), ``previous_response_id`` chains turns and
+``background: true`` runs a response as a task of the process that a client can leave, resume
+and cancel; workers and hosts share the store (PostgreSQL) and the live events (Redis). Without
+one, every request is independent.
 
 A client that goes away is noticed at once: each ``/v1/responses`` call watches for
 ``http.disconnect`` while it works, and cancels the work when it comes, which closes the upstream
@@ -28,6 +31,7 @@ its upstream only as fast as its client takes the converted frames (backpressure
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -42,6 +46,7 @@ from typing import Any, Final
 import anyio
 import httpx
 from reactivex import Observable
+from reactivex import operators as ops
 from reactivex.subject import Subject
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -49,29 +54,39 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import RxResponsesError, UpstreamError, UpstreamStatusError
 from ..operators import final_response
 from ..sse import encode_event
+from ..store import EventLogWriter, StoreError, terminal_event_for
 from ..types._base import to_json
-from ..types.registry import TERMINAL_TYPES
+from ..types.registry import LIFECYCLE_TYPES, TERMINAL_TYPES
 from ..types.response import Response as ResponseModel
 from ._pipeline import server_pipeline
 from ._request import (
     RequestError,
     Translation,
     error_body,
+    input_items,
     is_large_body,
     parse_body,
     translate_request,
 )
+from ._stored import LogStream, Stored, not_found, owner_of, snapshot_json, sse_frame, store_error
+from ._stored import cancel as _cancel
+from ._stored import delete as _delete
+from ._stored import input_items as _input_items
+from ._stored import retrieve as _retrieve
 from ._upstream import Redactor, Upstream, UpstreamReply, UpstreamTimeout, make_upstream
 from .config import MODELS_HEADROOM, Secret, ServerConfig
 
 __all__ = ["create_app", "create_app_from_env"]
 
 logger = logging.getLogger("rxresponses.server")
+
+#: Events that carry a whole Response (the stored record follows them).
+_LIFECYCLE: Final = LIFECYCLE_TYPES | TERMINAL_TYPES
 
 _SSE_HEADERS: Final = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -97,6 +112,7 @@ class _State:
         self.api_key = api_key
         self.streams = _Slots(config.max_concurrent_streams)
         self.model_calls = _Slots(MODELS_HEADROOM)
+        self.stored = Stored(config) if config.store is not None else None
 
     def authorization(self, request: Request) -> str | None:
         """The ``Authorization`` value sent upstream: the configured key, else the client's."""
@@ -131,9 +147,13 @@ def create_app(
             config.upstream_label,
             f", API key from ${config.api_key_env}" if config.api_key_env else "",
         )
+        if state.stored is not None:
+            await state.stored.start()
         try:
             yield
         finally:
+            if state.stored is not None:
+                await state.stored.stop()
             await state.upstream.aclose()
 
     async def responses(request: Request) -> Response:
@@ -159,11 +179,28 @@ def create_app(
         finally:
             state.model_calls.give_back()
 
+    async def one_response(request: Request) -> Response:
+        if state.stored is None:
+            return await _not_stored(request)
+        if request.method == "DELETE":
+            return await _delete(state.stored, request)
+        return await _retrieve(state.stored, request)
+
+    async def response_action(request: Request) -> Response:
+        if state.stored is None:
+            return await _not_stored(request)
+        action = request.path_params["action"]
+        if action == "cancel" and request.method == "POST":
+            return await _cancel(state.stored, request)
+        if action == "input_items" and request.method == "GET":
+            return await _input_items(state.stored, request)
+        return _error(404, f"Unknown route: {request.method} {request.url.path}")
+
     app = Starlette(
         routes=[
             Route("/v1/responses", responses, methods=["POST"]),
-            Route("/v1/responses/{response_id}", _not_stored, methods=["GET", "DELETE"]),
-            Route("/v1/responses/{response_id}/{action}", _not_stored, methods=["GET", "POST"]),
+            Route("/v1/responses/{response_id}", one_response, methods=["GET", "DELETE"]),
+            Route("/v1/responses/{response_id}/{action}", response_action, methods=["GET", "POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", models, methods=["GET"]),
             Route("/health", _health, methods=["GET"]),
@@ -307,25 +344,107 @@ async def _responses(state: _State, request: Request) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status)
     except ClientDisconnect:
         return Response(status_code=499)  # nobody is listening any more
+    stored = state.stored
+    owner = owner_of(request)
+    large = is_large_body(raw)  # many small values: parse in a thread, the loop keeps serving
     try:
-        if is_large_body(raw):  # many small values: parse in a thread, the loop keeps serving
-            translation = await anyio.to_thread.run_sync(_translate, raw, config)
-        else:
-            translation = _translate(raw, config)
+        body = await anyio.to_thread.run_sync(parse_body, raw) if large else parse_body(raw)
+        history: list[dict[str, Any]] | None = None
+        previous = body.get("previous_response_id") if isinstance(body, dict) else None
+        if stored is not None and isinstance(previous, str):
+            try:
+                history = await stored.history(previous, owner)
+            except StoreError as exc:
+                return store_error(exc)
+            if history is None:
+                return not_found(
+                    previous, param="previous_response_id", code="previous_response_not_found"
+                )
+        translate = functools.partial(
+            translate_request,
+            body,
+            system_role=config.system_role,
+            max_tokens_field=config.max_tokens_field,
+            stateful=stored is not None,
+            history=history or (),
+        )
+        translation = await anyio.to_thread.run_sync(translate) if large else translate()
     except RequestError as exc:
         logger.info("%s rejected (%d): %s", response_id, exc.status, exc.message)
         return JSONResponse(exc.body(), status_code=exc.status)
     if translation.dropped:
         logger.info("%s not honoured: %s", response_id, _dropped_line(translation.dropped))
-    return _ResponsesCall(
+    writer: EventLogWriter | None = None
+    background = stored is not None and body.get("background") is True
+    if stored is not None and body.get("store") is not False:
+        if state.streams.full or (background and not state.streams.take()):
+            return state.streams.refused("responses")
+        try:
+            store = await stored.get_store()
+            await store.create(
+                response_id,
+                owner=owner,
+                request=body,
+                input_items=input_items(body.get("input")),
+                status="queued" if background else "in_progress",
+                previous_response_id=previous,
+            )
+        except StoreError as exc:
+            if background:
+                state.streams.give_back()
+            logger.warning("%s not stored: %s", response_id, exc)
+            return store_error(exc)
+        writer = EventLogWriter(store, response_id, bus=stored.bus)
+    elif background:
+        return _error(
+            400,
+            "background: true needs store: true (a background response is kept to be polled).",
+            param="background",
+            code="invalid_value",
+        )
+    call = _ResponsesCall(
         state.upstream,
         translation,
         response_id=response_id,
         authorization=state.authorization(request),
         redact=state.redactor(request),
         config=config,
-        slots=state.streams,
+        slots=None if background else state.streams,
+        writer=writer,
+        stored=stored,
+        background=background,
     )
+    if not background:
+        return call
+    assert stored is not None
+    return await _start_background(state, stored, call)
+
+
+async def _start_background(state: _State, stored: Stored, call: _ResponsesCall) -> Response:
+    """Run ``call`` as a task of this process (it holds the stream slot taken for it until it
+    ends); answer at once: the ``Response`` as it starts, or (``stream: true``) its events
+    read from the log, so the client can leave and resume while the run goes on."""
+
+    async def never_disconnects() -> Message:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def nobody_listens(message: Message) -> None:
+        pass
+
+    async def run() -> None:
+        try:
+            await call({"type": "http"}, never_disconnects, nobody_listens)
+        finally:
+            state.streams.give_back()
+
+    stored.spawn(run())
+    with anyio.move_on_after(5.0):
+        await call.started.wait()
+    if call.stream:
+        return LogStream(stored, call.response_id, -1)
+    snapshot = call.snapshot()
+    return JSONResponse(snapshot, headers={"x-request-id": call.response_id})
 
 
 _MAX_DROPPED_LOGGED: Final = 20
@@ -338,13 +457,6 @@ def _dropped_line(dropped: tuple[str, ...]) -> str:
     if len(dropped) > _MAX_DROPPED_LOGGED:
         line += f"; and {len(dropped) - _MAX_DROPPED_LOGGED} more"
     return line
-
-
-def _translate(raw: bytes, config: ServerConfig) -> Translation:
-    """The body, parsed, checked (depth, valid strings, finite numbers) and translated."""
-    return translate_request(
-        parse_body(raw), system_role=config.system_role, max_tokens_field=config.max_tokens_field
-    )
 
 
 @dataclass
@@ -472,9 +584,20 @@ class _ResponsesCall(Response):
         redact: Redactor,
         config: ServerConfig | None = None,
         slots: _Slots | None = None,
+        writer: EventLogWriter | None = None,
+        stored: Stored | None = None,
+        background: bool = False,
     ) -> None:
         self.status_code = 200
         self.background = None
+        self.response_id = response_id
+        #: Set at the first event (a background run answers its create call then).
+        self.started = asyncio.Event()
+        self._writer = writer
+        self._stored = stored
+        self._in_background = background
+        self._last_response: ResponseModel | None = None
+        self._cancelled = False
         self._upstream = upstream
         self._translation = translation
         self._response_id = response_id
@@ -486,14 +609,71 @@ class _ResponsesCall(Response):
         self._reply: UpstreamReply | None = None
         self._deadline = math.inf
 
+    @property
+    def stream(self) -> bool:
+        """Whether the client asked for an SSE stream."""
+        return self._translation.stream
+
+    def snapshot(self) -> dict[str, Any]:
+        """The latest ``Response`` of this run as a JSON object."""
+        if self._last_response is not None:
+            return snapshot_json(self._last_response)
+        return {
+            "id": self.response_id,
+            "object": "response",
+            "created_at": self._created_at,
+            "model": self._translation.model,
+            "status": "queued",
+            "output": [],
+        }
+
+    def _log(self, event: Any, data: str | None = None) -> None:
+        """Keep a lifecycle event's ``Response``; add the event to the log (if stored)."""
+        if event.type in _LIFECYCLE:
+            self._last_response = event.response
+            self.started.set()
+        if self._writer is not None:
+            self._writer.add(event, data)
+
+    async def _finish_log(self, outcome: _Outcome) -> None:
+        """Flush the log; a run that ended without a terminal event (client gone, upstream
+        error answered as HTTP, server stopping) gets one, so no stored response stays
+        ``in_progress`` and every replay ends with exactly one terminal event."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        if self._stored is not None:
+            self._stored.writers.pop(self.response_id, None)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_GRACE_SECONDS):
+            if not writer.terminated:
+                if self._cancelled:
+                    status, message = "cancelled", "the response was cancelled"
+                elif outcome.disconnected:
+                    status, message = "failed", "the client disconnected before the end"
+                else:
+                    status, message = "failed", f"the response ended early ({outcome.status})"
+                writer.add(
+                    terminal_event_for(
+                        self.response_id,
+                        writer.last_sequence_number + 1,
+                        self.snapshot(),
+                        status=status,
+                        message=message,
+                    )
+                )
+            await writer.aclose()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         outcome = _Outcome()
         t = self._translation
         if self._slots is not None and not self._slots.take():
             outcome.status = "overloaded"
+            await self._finish_log(outcome)
             await self._send_response(send, self._slots.refused("responses"), outcome)
             return
+        if self._stored is not None and self._writer is not None:
+            self._stored.writers[self.response_id] = self._writer
         if self._config.max_stream_seconds:
             self._deadline = anyio.current_time() + self._config.max_stream_seconds
         try:
@@ -514,6 +694,7 @@ class _ResponsesCall(Response):
                 finally:
                     tg.cancel_scope.cancel()
         finally:
+            await self._finish_log(outcome)
             if self._slots is not None:
                 self._slots.give_back()
             elapsed = time.perf_counter() - started
@@ -549,7 +730,7 @@ class _ResponsesCall(Response):
 
     async def _run(self, send: Send, outcome: _Outcome) -> None:
         try:
-            if self._translation.stream:
+            if self._translation.stream or self._in_background:
                 await self._stream(send, outcome)
             else:
                 await self._single(send, outcome)
@@ -634,7 +815,7 @@ class _ResponsesCall(Response):
         finals: list[ResponseModel] = []
         subject: Subject[bytes] = Subject()
         subscription = subject.pipe(
-            self._pipeline(start_immediately=False), final_response()
+            self._pipeline(start_immediately=False), ops.do_action(self._log), final_response()
         ).subscribe(finals.append)
         try:
             with anyio.CancelScope(deadline=self._deadline) as limit:
@@ -657,6 +838,7 @@ class _ResponsesCall(Response):
         outcome.status = final.status or "unknown"
         if final.error is not None:
             outcome.reason = final.error.message
+        await self._finish_log(outcome)  # stored before the client has it: retrieve sees it
         # A client that does not read its answer holds its slot until the deadline, not forever.
         with anyio.CancelScope(deadline=self._deadline + _FINAL_GRACE_SECONDS) as scope:
             await self._send_response(
@@ -695,7 +877,14 @@ class _ResponsesCall(Response):
 
         def on_next(event: Any) -> None:
             nonlocal buffered
-            frame = encode_event(event)
+            if self._cancelled:
+                return  # the run was cancelled: its terminal event is made below
+            if self._writer is None:
+                frame = encode_event(event)
+            else:
+                data = to_json(event)
+                frame = sse_frame(event.type, data)
+                self._log(event, data)
             pending.append(frame)
             buffered += len(frame)
             outcome.events += 1
@@ -752,6 +941,7 @@ class _ResponsesCall(Response):
             on_next, on_error, on_completed
         )
         hit_deadline = False
+        writer = self._writer
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(sender)
@@ -759,10 +949,33 @@ class _ResponsesCall(Response):
                     tg.start_soon(keep_alive, self._config.keepalive_seconds)
                 try:
                     with anyio.CancelScope(deadline=self._deadline) as limit:
+                        if writer is not None and self._in_background:
+
+                            async def watch_cancel() -> None:
+                                await writer.cancelled.wait()
+                                self._cancelled = True
+                                limit.cancel()
+
+                            tg.start_soon(watch_cancel)
                         opened = await self._open(subject)
                         if isinstance(opened, UpstreamReply):
                             await self._pull(opened, subject, backpressure, lambda: ended)
-                    if limit.cancelled_caught:
+                    if self._cancelled and writer is not None and not writer.terminated:
+                        # cancelled (POST .../cancel here or on another worker, or deleted):
+                        # the upstream request is closed below; one terminal event ends the log
+                        end = terminal_event_for(
+                            self._response_id,
+                            writer.last_sequence_number + 1,
+                            self.snapshot(),
+                            status="cancelled",
+                            message="the response was cancelled",
+                        )
+                        writer.add(end)
+                        pending.append(sse_frame(end.type, end.data))
+                        outcome.status = "cancelled"
+                        outcome.events += 1
+                        wake.set()
+                    elif limit.cancelled_caught:
                         hit_deadline = True
                         subject.on_error(self._too_long())
                     await self._close_reply()  # not while the terminal event is being sent
@@ -790,6 +1003,7 @@ class _ResponsesCall(Response):
             outcome.disconnected = True  # stalled past the grace: the connection is dropped
             return
         outcome.sent_all = True
+        await self._finish_log(outcome)  # stored before the stream ends: retrieve sees it
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_response(self, send: Send, response: Response, outcome: _Outcome) -> None:

@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_STORE_MAX_BYTES",
+    "DEFAULT_STORE_RETENTION_DAYS",
+    "DEFAULT_STORE_URL",
     "DEFAULT_UPSTREAM_DEADLINE",
     "ENV_PREFIX",
     "ConfigError",
@@ -38,6 +41,13 @@ DEFAULT_MAX_CONCURRENT_STREAMS: Final = 64
 MODELS_HEADROOM: Final = 16
 #: Default cap on the upstream bytes one response may read: 32 MiB (128k tokens of Chat SSE).
 DEFAULT_MAX_STREAM_BYTES: Final = 32 * 1024 * 1024
+#: The store ``rxresponses serve`` uses without ``--store``: a SQLite file in the working folder.
+DEFAULT_STORE_URL: Final = "sqlite:///rxresponses.sqlite3"
+#: Default days a stored response is kept (OpenAI keeps responses for 30 days).
+DEFAULT_STORE_RETENTION_DAYS: Final = 30.0
+#: Default cap on the stored data: 2 GiB (about 20,000 answers of 500 tokens with their event logs),
+#: so a server open to many clients cannot fill its disk; new stored requests get 503 beyond.
+DEFAULT_STORE_MAX_BYTES: Final = 2 * 1024 * 1024 * 1024
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
@@ -108,6 +118,15 @@ class ServerConfig:
             gets 408.
         client_header_timeout: Seconds a new connection has to send its first request head,
             else it is closed (``rxresponses serve`` only: it is a setting of the HTTP server).
+        store: Where responses are stored (``sqlite:///path``, ``postgresql://...``), or
+            ``None`` (the default of this class; ``rxresponses serve`` defaults to
+            :data:`DEFAULT_STORE_URL`): nothing is stored, and ``previous_response_id``,
+            ``background`` and the ``/v1/responses/{id}`` routes are refused as before.
+        bus: Where live events of running responses travel between workers (``redis://...``), or
+            ``None``: in this process only (readers in other processes poll the store).
+        store_retention_days: Days a stored response is kept (0: until deleted).
+        store_max_bytes: Most bytes of stored data (0: no cap); beyond, new stored requests get
+            503 until old responses expire or are deleted.
     """
 
     upstream: str | None = None
@@ -125,6 +144,10 @@ class ServerConfig:
     keepalive_seconds: float = 15.0
     client_body_timeout: float = 60.0
     client_header_timeout: float = 10.0
+    store: str | None = None
+    bus: str | None = None
+    store_retention_days: float = DEFAULT_STORE_RETENTION_DAYS
+    store_max_bytes: int = DEFAULT_STORE_MAX_BYTES
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -153,6 +176,19 @@ class ServerConfig:
                 raise ConfigError(f"{name} must not be negative (0 turns it off)")
         if self.client_body_timeout <= 0 or self.client_header_timeout <= 0:
             raise ConfigError("client_body_timeout and client_header_timeout must be positive")
+        if not self.store_retention_days >= 0 or self.store_max_bytes < 0:
+            raise ConfigError(
+                "store_retention_days and store_max_bytes must not be negative (0: no limit)"
+            )
+        if self.store is not None and not self.store.startswith(
+            ("sqlite://", "postgresql://", "postgres://")
+        ):
+            raise ConfigError(
+                "--store must be sqlite:///PATH, postgresql://... or none, not "
+                f"{_safe_url(self.store)!r}"
+            )
+        if self.bus is not None and not self.bus.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"--bus must be a redis:// URL, not {_safe_url(self.bus)!r}")
         if self.system_role not in ("system", "developer"):
             raise ConfigError(
                 f"system_role must be 'system' or 'developer', not {self.system_role!r}"
@@ -218,6 +254,10 @@ class ServerConfig:
             f"{ENV_PREFIX}CLIENT_HEADER_TIMEOUT": repr(self.client_header_timeout),
             f"{ENV_PREFIX}UPSTREAM": self.upstream or "",
             f"{ENV_PREFIX}API_KEY_ENV": self.api_key_env or "",
+            f"{ENV_PREFIX}STORE": self.store or "none",
+            f"{ENV_PREFIX}BUS": self.bus or "",
+            f"{ENV_PREFIX}STORE_RETENTION_DAYS": repr(self.store_retention_days),
+            f"{ENV_PREFIX}STORE_MAX_BYTES": str(self.store_max_bytes),
         }
 
     @classmethod
@@ -231,7 +271,9 @@ class ServerConfig:
         ``RXRESPONSES_MAX_CONNECTIONS``, ``RXRESPONSES_MAX_CONCURRENT_STREAMS``,
         ``RXRESPONSES_MAX_STREAM_SECONDS``, ``RXRESPONSES_MAX_STREAM_BYTES``,
         ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT``,
-        ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds).
+        ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds), ``RXRESPONSES_STORE`` (a URL or
+        ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
+        ``RXRESPONSES_STORE_MAX_BYTES``.
         """
         env = os.environ if environ is None else environ
 
@@ -267,7 +309,13 @@ class ServerConfig:
             kwargs["max_connections"] = conns
         if (deadline := number("UPSTREAM_DEADLINE", float)) is not None:
             kwargs["upstream_deadline"] = deadline
+        if (store := get("STORE")) is not None:
+            kwargs["store"] = None if store.lower() == "none" else store
+        if (bus := get("BUS")) is not None:
+            kwargs["bus"] = bus
         limits: tuple[tuple[str, type[int] | type[float]], ...] = (
+            ("store_retention_days", float),
+            ("store_max_bytes", int),
             ("max_concurrent_streams", int),
             ("max_stream_seconds", float),
             ("max_stream_bytes", int),
