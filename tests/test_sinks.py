@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -509,3 +510,10 @@ def test_sse_writer_fan_out_with_file(tmp_path: Any) -> None:
         fan_out(demo_events(), SSEWriter(fh))
     payloads = [json.loads(m.data) for m in SSEDecoder().feed(path.read_bytes())]
     assert payloads[-1]["type"] == "response.completed"
+
+
+def test_plot_timeline_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.lines"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'rxresponses\[notebook\]'"):
+        plot_timeline([])
