@@ -381,10 +381,10 @@ def _open_output(path: str) -> IO[bytes]:
 
 
 def _renderer(args: argparse.Namespace) -> Any:
-    from .sinks.terminal import TerminalRenderer
+    from .sinks.terminal import terminal_renderer
 
     color = {"always": True, "never": False}.get(args.color)
-    return TerminalRenderer(
+    return terminal_renderer(
         sys.stdout, color=color, summary=not args.no_summary, reasoning=not args.no_reasoning
     )
 
