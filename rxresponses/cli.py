@@ -16,6 +16,7 @@ and one of these exit statuses:
 4     the upstream could not be reached, timed out, or answered with a non-2xx status
 70    internal error (a bug: rerun with ``--debug`` for the traceback)
 130   interrupted (Ctrl-C)
+141   the output pipe was closed (``| head``)
 ====  ====================================================================================
 
 A closed output pipe (``rxresponses demo | head -1``, ``rxresponses convert big.sse | head``) stops
