@@ -116,7 +116,8 @@ plot_timeline(timed, title="the demo recording, 10 ms per chunk");
 """),
     md("""
 Next: `02_custom_pipeline.ipynb` inserts operators of your own into the pipeline, and
-`03_fanout_and_inspection.ipynb` feeds one stream to several sinks.
+`03_fanout_and_inspection.ipynb` feeds one stream to several sinks and looks at a stream cut
+short.
 """),
 ]
 
@@ -230,6 +231,15 @@ done = next(e.text for e in events if e.type == "response.output_text.done")
 print(streamed == done == redacted.output_text, repr(done))
 """),
     md("""
+For exact strings (a key, a name) rather than whole words, the library has the operator:
+`rxo.redact_text(secrets)` holds back only an end of the text that may still start a secret, so
+a secret cut anywhere between two deltas is masked, and nothing else waits.
+"""),
+    code("""
+masked = get_final_response(convert(rxo.redact_text(["Paris", "Tokyo"], "[city]")))
+print(masked.output_text)
+"""),
+    md("""
 ## 2. Dropping the reasoning
 
 Filtering *signals* (not events) removes the reasoning item before it exists: no gap in
@@ -305,7 +315,8 @@ FANOUT = [
 
 Every rxresponses source is *cold*: each subscription reads the file, or sends the HTTP request,
 again. To feed a UI, a logger and a file from one stream, multicast it. This notebook proves the
-upstream is read once, then looks at what each sink received.
+upstream is read once, looks at what each sink received, then at what a stream cut short
+becomes.
 """),
     code("""
 import io
@@ -429,18 +440,52 @@ print("upstream opened", opened, "time(s);", len(types), "events;", repr("".join
     code("events_table(received[:14])"),
     code("received[-1]"),
     md("""
-## The stream over time
+## What a cut stream looks like
 
-The same pipeline replayed at a model's pace, timestamped as the events pass, one lane per
-output item: the reasoning streams first, then the message, then the two tool calls with their
-arguments.
+`01_quickstart.ipynb` drew the recording as it should arrive. Connections drop, though: here the
+same recording is cut after 65 of its 113 messages, in the middle of the message text, as if the
+upstream went away. What does each sink see, and what does the final `Response` keep?
 """),
     code("""
-from rxresponses.data import demo_events
+from rxresponses import chat_to_responses, get_final_response, parse_chunks
+from rxresponses.data import demo_messages
 from rxresponses.sinks import plot_timeline, timestamped
 
-timed = list(iterate(demo_events(delay=0.008, seed=7).pipe(timestamped())))
-ax = plot_timeline(timed)
+
+def cut_stream(messages=65, delay=0.0):
+    \"\"\"The demo recording, cut after `messages` SSE messages (no finish_reason, no [DONE]).\"\"\"
+    return demo_messages(delay=delay, seed=7).pipe(
+        ops.take(messages), parse_chunks(), chat_to_responses(ids=sequential_ids())
+    )
+
+
+cut = list(iterate(cut_stream()))
+for event in cut:
+    if event.type in ("response.output_item.done", "error", "response.failed"):
+        item = getattr(event, "item", None)
+        detail = f"{item.type} {item.status}" if item is not None else ""
+        print(f"{event.sequence_number:>4}  {event.type:<26} {detail}")
+"""),
+    md("""
+Every item that was open is closed with `status: "incomplete"` (the reasoning had finished, so it
+stays `completed`), and the stream ends with exactly one terminal event: `error` then
+`response.failed`, whose message says what happened. The final `Response` keeps everything that
+arrived: a client can show the partial answer and offer a retry.
+"""),
+    code("""
+partial = get_final_response(cut_stream())
+print(partial.status, "|", partial.error.code, "|", partial.error.message)
+print([(item.type, item.status) for item in partial.output])
+print(repr(partial.output_text))
+"""),
+    md("""
+Over time, at a model's pace: the message lane stops where the connection dropped, and the
+failure marker sits on the lifecycle lane right after it; the two tool calls of the full
+recording never start.
+"""),
+    code("""
+timed = list(iterate(cut_stream(delay=0.008).pipe(timestamped())))
+ax = plot_timeline(timed, title="the demo recording, cut after 65 messages")
 """),
     md("""
 ## A live view in the notebook
@@ -449,6 +494,7 @@ ax = plot_timeline(timed)
 seconds, and once at the end). Run the cell to watch it fill in.
 """),
     code("""
+from rxresponses.data import demo_events
 from rxresponses.sinks import LiveDisplay
 
 demo_events(delay=0.005).subscribe(LiveDisplay(interval=0.1));

@@ -16,10 +16,12 @@ and one of these exit statuses:
 4     the upstream could not be reached, timed out, or answered with a non-2xx status
 70    internal error (a bug: rerun with ``--debug`` for the traceback)
 130   interrupted (Ctrl-C)
+141   the output pipe was closed (``| head``)
 ====  ====================================================================================
 
-A closed output pipe (``rxresponses convert big.sse | head``) stops the stream at once and exits
-with 1, silently.
+A closed output pipe (``rxresponses demo | head -1``, ``rxresponses convert big.sse | head``) stops
+the stream at once and exits silently with 141 (128 + SIGPIPE, what a shell reports for a command
+that a closed pipe stopped; ``set -o pipefail`` scripts see the cut).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +52,7 @@ from .sse import SSEMessage
 from .types.registry import TERMINAL_TYPES
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INPUT",
     "EXIT_INTERNAL",
@@ -69,6 +73,7 @@ EXIT_INPUT = 3
 EXIT_UPSTREAM = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: What a recorded stream holds.
 StreamKind = Literal["chat", "responses"]
@@ -85,6 +90,7 @@ exit status:
   3    the input could not be read or recognised, or the output not written
   4    the upstream could not be reached or answered non-2xx
   130  interrupted
+  141  the output pipe was closed (`| head`)
 """
 
 
@@ -376,10 +382,10 @@ def _open_output(path: str) -> IO[bytes]:
 
 
 def _renderer(args: argparse.Namespace) -> Any:
-    from .sinks.terminal import TerminalRenderer
+    from .sinks.terminal import terminal_renderer
 
     color = {"always": True, "never": False}.get(args.color)
-    return TerminalRenderer(
+    return terminal_renderer(
         sys.stdout, color=color, summary=not args.no_summary, reasoning=not args.no_reasoning
     )
 
@@ -415,6 +421,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     tap = _Tap()
     if args.upstream is None:
+        if args.model:
+            _warn(f"--model {args.model} is ignored without --upstream (the embedded demo plays)")
         delay = _delay_seconds(args, _DEFAULT_DELAY_MS)
         messages = demo_messages().pipe(tap, paced(delay))
         events = messages.pipe(parse_chunks(), chat_to_responses(ids=sequential_ids()))
@@ -466,13 +474,17 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 class _ByteSink(abc.ObserverBase[bytes]):
     """Writes the body bytes as received; opens the output at the first byte, so a refused
-    request leaves no empty file behind."""
+    request leaves no empty file behind. With ``progress`` (stderr when it is a TTY), keeps one
+    line there up to date: bytes and chunks so far, at most ten times a second."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, progress: TextIO | None = None) -> None:
         self.path = path
         self.out: IO[bytes] | None = None
         self.size = 0
+        self.chunks = 0
         self.error: Exception | None = None
+        self.progress = progress
+        self._shown_at = 0.0
 
     def on_next(self, value: bytes) -> None:
         if self.out is None:
@@ -480,6 +492,27 @@ class _ByteSink(abc.ObserverBase[bytes]):
         self.out.write(value)
         self.out.flush()
         self.size += len(value)
+        self.chunks += 1
+        if self.progress is not None:
+            now = time.monotonic()
+            if now - self._shown_at >= 0.1:
+                self._shown_at = now
+                self._show_progress()
+
+    def _show_progress(self) -> None:
+        assert self.progress is not None
+        line = f"{_PROG}: recording: {self.size:,} bytes, {self.chunks:,} chunks"
+        with contextlib.suppress(OSError, ValueError):
+            self.progress.write(f"\r{line}\x1b[K")
+            self.progress.flush()
+
+    def end_progress(self) -> None:
+        """Leave the last figures on their line (nothing when there was no progress line)."""
+        if self.progress is not None and self.chunks:
+            self._show_progress()
+            with contextlib.suppress(OSError, ValueError):
+                self.progress.write("\n")
+                self.progress.flush()
 
     def on_error(self, error: Exception) -> None:
         self.error = error
@@ -493,8 +526,8 @@ class _ByteSink(abc.ObserverBase[bytes]):
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    endpoint, body, headers = _chat_request(args, args.url)
-    sink = _ByteSink(args.output)
+    endpoint, body, headers = _chat_request(args, args.upstream)
+    sink = _ByteSink(args.output, progress=sys.stderr if _isatty(sys.stderr) else None)
     try:
         with _client(args) as client:
             _run(from_httpx(client, "POST", endpoint, json=body, headers=headers), sink)
@@ -505,6 +538,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
             raise
         raise CLIError(f"{args.output}: cannot write: {exc.strerror or exc}", EXIT_INPUT) from None
     finally:
+        sink.end_progress()
         sink.close()
     if sink.error is not None:
         message = _upstream_message(sink.error, endpoint)
@@ -694,10 +728,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     record.add_argument(
+        "--upstream",
         "--url",
+        dest="upstream",
         required=True,
         metavar="URL",
-        help="an OpenAI-compatible base URL (POST URL/chat/completions)",
+        help="an OpenAI-compatible base URL (POST URL/chat/completions); --url is an alias",
     )
     _add_upstream_options(record, required=True)
     record.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
@@ -738,7 +774,7 @@ def _guarded(run: Callable[[], int], debug: bool) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
-        return EXIT_FAILED
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         if debug:
             raise
@@ -751,6 +787,17 @@ def _error(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
     print(f"{_PROG}: error: {_one_line(message)}", file=stderr, flush=True)
+
+
+def _warn(message: str) -> None:
+    print(f"{_PROG}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _silence_stdout() -> None:

@@ -672,3 +672,75 @@ def test_subprocess_closed_pipe_is_quiet(tmp_path: Path) -> None:
         assert proc.wait(timeout=60) != 0
     assert "Traceback" not in err
     assert "Exception ignored" not in err
+
+
+# -- one flag for the upstream, warnings, progress, closed pipes (issue 16 point 6) --------------
+
+
+def test_record_takes_upstream_like_the_other_commands(
+    server: ChatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rec.sse"
+    argv = ["record", "--upstream", server.url, "--model", "m1", "--prompt", "Hi", "-o", str(out)]
+    assert main(argv) == 0
+    body, _ = server.requests[-1]
+    assert out.read_bytes() == b"".join(server.frames(body))
+    err = capsys.readouterr().err
+    assert err == f"rxresponses: recorded {out.stat().st_size} bytes to {out}\n"  # no progress
+    with pytest.raises(SystemExit):
+        main(["record", "--help"])
+    assert "--upstream URL, --url URL" in capsys.readouterr().out
+
+
+def test_record_shows_progress_on_a_tty_stderr(
+    server: ChatServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    out = tmp_path / "rec.sse"
+    argv = ["record", "--upstream", server.url, "--model", "m1", "--prompt", "Hi", "-o", str(out)]
+    assert main(argv) == 0
+    body, _ = server.requests[-1]
+    frames = server.frames(body)
+    size = sum(len(f) for f in frames)
+    err = capsys.readouterr().err
+    # one line redrawn in place, ending with the final figures, then the summary line
+    assert err.startswith("\rrxresponses: recording: ")
+    final = f"\rrxresponses: recording: {size:,} bytes, "
+    assert final in err
+    assert err.endswith(f"\nrxresponses: recorded {size} bytes to {out}\n")
+
+
+def test_demo_model_without_upstream_warns(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--no-delay", "--model", "gpt-x"]) == 0
+    out, err = capsys.readouterr()
+    assert err == (
+        "rxresponses: warning: --model gpt-x is ignored without --upstream "
+        "(the embedded demo plays)\n"
+    )
+    assert "rxresponses-demo" in out
+
+
+def test_demo_without_model_does_not_warn(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--no-delay"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["demo"], ["demo", "--no-delay"], ["replay", "{file}"], ["convert", "{file}"]],
+    ids=["demo-paced", "demo", "replay", "convert"],
+)
+def test_head_closing_the_pipe_exits_quietly(command: list[str], tmp_path: Path) -> None:
+    big = tmp_path / "big.sse"
+    big.write_bytes(b"".join(chat_sse(chat_chunks(ScriptedTurn(text="word\n" * 40_000)))))
+    argv = [a.format(file=big) for a in command]
+    shell = f"{sys.executable} -m rxresponses {' '.join(argv)} | head -1; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(
+        ["bash", "-c", shell], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.stderr == ""
+    assert result.returncode == cli.EXIT_BROKEN_PIPE
+    assert len(result.stdout.splitlines()) == 1

@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -509,3 +510,103 @@ def test_sse_writer_fan_out_with_file(tmp_path: Any) -> None:
         fan_out(demo_events(), SSEWriter(fh))
     payloads = [json.loads(m.data) for m in SSEDecoder().feed(path.read_bytes())]
     assert payloads[-1]["type"] == "response.completed"
+
+
+def test_plot_timeline_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.lines"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'rxresponses\[notebook\]'"):
+        plot_timeline([])
+
+
+def _text_events(*deltas: str) -> list[Any]:
+    """A Responses stream of one message with this text (the scripted model splits it)."""
+    from rxresponses import chat_to_responses
+    from rxresponses.types import ChatCompletionChunk
+
+    turn = ScriptedTurn(text="".join(deltas))
+    events: list[Any] = []
+    reactivex.from_iterable(chat_chunks(turn)).pipe(
+        ops.map(ChatCompletionChunk.model_validate), chat_to_responses(ids=sequential_ids())
+    ).subscribe(events.append)
+    return events
+
+
+def test_renderer_wraps_long_lines_at_the_block_indent() -> None:
+    # The scripted model cuts this text inside words ("jumps ov" + "er..."): a word that
+    # straddles two deltas still moves to the next line whole.
+    text = "The quick brown fox jumps over the lazy dog and keeps on running far away.\nNext."
+    out = io.StringIO()
+    reactivex.from_iterable(_text_events(text)).subscribe(
+        TerminalRenderer(out, color=False, summary=False, width=30)
+    )
+    body = out.getvalue().splitlines()[2:]
+    assert body == [
+        "  The quick brown fox jumps",
+        "  over the lazy dog and keeps",
+        "  on running far away.",
+        "  Next.",
+    ]
+
+
+def test_renderer_wraps_a_word_longer_than_the_line_and_colours_each_line() -> None:
+    out = io.StringIO()
+    reactivex.from_iterable(_text_events("ab " + "x" * 40)).subscribe(
+        TerminalRenderer(out, color=False, summary=False, width=20)
+    )
+    assert out.getvalue().splitlines()[2:] == [
+        "  ab",
+        "  xxxxxxxxxxxxxxxxxx",
+        "  xxxxxxxxxxxxxxxxxx",
+        "  xxxx",
+    ]
+
+
+def test_renderer_does_not_wrap_a_file_or_pipe() -> None:
+    long = "word " * 60
+    out = io.StringIO()
+    reactivex.from_iterable(_text_events(long)).subscribe(
+        TerminalRenderer(out, color=False, summary=False)
+    )
+    assert out.getvalue().splitlines()[2] == "  " + long
+
+
+class _TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_renderer_shows_what_the_plain_one_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rxresponses.sinks import RichRenderer
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    plain, _ = render(demo_events(), color=False, width=40)
+    out = io.StringIO()
+    renderer = RichRenderer(out, color=False, width=40)
+    demo_events().subscribe(renderer)
+    assert out.getvalue() == plain
+    assert renderer.outcome == "completed"
+
+
+def test_rich_renderer_colours_through_rich() -> None:
+    from rxresponses.sinks import RichRenderer
+
+    out = io.StringIO()
+    demo_events().subscribe(RichRenderer(out, color=True, width=0))
+    text = out.getvalue()
+    assert "  \x1b[2mThe " in text  # reasoning dimmed, the indent is not
+    assert "\x1b[32mcompleted\x1b[0m" in text  # the summary's colours kept
+
+
+def test_terminal_renderer_picks_rich_on_a_terminal_when_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rxresponses.sinks import RichRenderer, terminal_renderer
+
+    assert type(terminal_renderer(io.StringIO())) is TerminalRenderer  # a file or pipe: plain
+    assert type(terminal_renderer(_TTY(), width=80)) is RichRenderer
+    for name in ("rich", "rich.console", "rich.text"):  # rich absent
+        monkeypatch.setitem(sys.modules, name, None)
+    assert type(terminal_renderer(_TTY(), width=80)) is TerminalRenderer
+    with pytest.raises(ImportError, match=r"pip install 'rxresponses\[rich\]'"):
+        RichRenderer(_TTY())

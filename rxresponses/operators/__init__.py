@@ -16,7 +16,7 @@ In the marble diagrams, ``S`` is :class:`~rxresponses.types.signals.StreamStarte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from reactivex import Observable
@@ -40,6 +40,7 @@ __all__ = [
     "join_tool_args",
     "parse_chunks",
     "parse_events",
+    "redact_text",
     "split_by_item",
     "stage_operator",
 ]
@@ -168,6 +169,37 @@ def accumulate_text() -> Callable[[Observable[SignalOrEvent]], Observable[Signal
     from ._accumulate_text import accumulate_text as _impl
 
     return _impl()
+
+
+def redact_text(
+    secrets: Iterable[str], replacement: str = "[redacted]"
+) -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
+    """Mask secrets in text, refusal and reasoning, wherever the deltas split them.
+
+    Put it between :func:`split_by_item` and the item operators: every occurrence of a string
+    of ``secrets`` becomes ``replacement`` in the deltas and so in the ``.done`` events and the
+    final ``Response``. Per part, only the longest end of the text so far that may start a
+    secret waits for the next delta (or the item's end); the rest goes on at once. Joined, the
+    output text equals the joined input with every secret replaced. Tool call arguments (JSON)
+    are left alone. A delta whose text changed or waited loses its ``logprobs`` (they name the
+    tokens).
+
+    .. code-block:: text
+
+        T("key sk-li") ---- T("ve-1 ok") ---------------- -m --|
+        [            redact_text(["sk-live-1"])                 ]
+        T("key ") --------- T("[redacted] ok") ----------- -m --|
+
+    Args:
+        secrets: The strings to mask (at least one; none empty).
+        replacement: What each occurrence becomes (default ``"[redacted]"``).
+
+    Raises:
+        ValueError: No secret, or an empty one (when the operator is built).
+    """
+    from ._redact_text import redact_text as _impl
+
+    return _impl(secrets, replacement)
 
 
 def join_tool_args() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:

@@ -27,7 +27,13 @@ from .fanout import fan_out
 from .files import JSONLWriter, SSEWriter, jsonl_writer, sse_writer
 from .log import LoggingSink, logging_sink
 from .notebook import LiveDisplay, events_table
-from .terminal import Outcome, TerminalRenderer, format_summary
+from .terminal import (
+    Outcome,
+    RichRenderer,
+    TerminalRenderer,
+    format_summary,
+    terminal_renderer,
+)
 from .timeline import TimedEvent, plot_timeline, timestamped
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "LoggingSink",
     "Outcome",
     "SSEWriter",
+    "RichRenderer",
     "TerminalRenderer",
     "TimedEvent",
     "events_table",
@@ -44,6 +51,7 @@ __all__ = [
     "jsonl_writer",
     "logging_sink",
     "plot_timeline",
+    "terminal_renderer",
     "sse_writer",
     "timestamped",
 ]

@@ -7,14 +7,18 @@ streams, each tool call with its arguments forming, hosted-tool progress, errors
 when the stream ends, a summary of the final :class:`~rxresponses.types.response.Response`
 (status, output items, usage, error or incomplete reason).
 
-Plain ANSI escapes, no dependency. Colours are used when the stream is a TTY, unless ``NO_COLOR``
-is set (or ``TERM=dumb``); ``FORCE_COLOR`` forces them; ``color=True/False`` overrides both. Box
-characters fall back to ASCII when the stream's encoding cannot write them.
+Plain ANSI escapes, no dependency; with the ``rich`` extra installed, :func:`terminal_renderer`
+gives a :class:`RichRenderer` on a terminal (same output, written by rich's console). Colours are
+used when the stream is a TTY, unless ``NO_COLOR`` is set (or ``TERM=dumb``); ``FORCE_COLOR``
+forces them; ``color=True/False`` overrides both. Box characters fall back to ASCII when the
+stream's encoding cannot write them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -36,7 +40,14 @@ from ..types.response import (
     ResponseReasoningItem,
 )
 
-__all__ = ["Outcome", "TerminalRenderer", "format_summary", "use_color"]
+__all__ = [
+    "Outcome",
+    "RichRenderer",
+    "TerminalRenderer",
+    "format_summary",
+    "terminal_renderer",
+    "use_color",
+]
 
 #: How a rendered stream ended: ``completed`` / ``incomplete`` (its terminal event), ``failed``
 #: (an ``error`` event, ``response.failed`` or an exception), ``cut`` (it ended before any terminal
@@ -56,7 +67,9 @@ _STYLES = {
 }
 _UNICODE = {"item": "▸", "rule": "─", "error": "✖", "dot": "·", "more": "…", "start": "●"}
 _ASCII = {"item": ">", "rule": "-", "error": "x", "dot": "|", "more": "...", "start": "*"}
+_RICH_STYLES = {name: name.replace("_", " ") for name in _STYLES}  # bold_red -> "bold red"
 _INDENT = "  "
+_TOKENS = re.compile(r"\s+|\S+")
 
 _PART_STYLES = {"refusal": "red", "reasoning_text": "dim", "summary_text": "dim"}
 
@@ -129,11 +142,18 @@ class TerminalRenderer(abc.ObserverBase[Any]):
     :attr:`error_message` and :attr:`response` tell how it went (the CLI turns them into its exit
     status).
 
+    Long lines are wrapped at word boundaries to ``width`` columns, and the wrapped lines keep
+    the indent of their block. While wrapping, the end of a delta that may be the start of a
+    longer word is held until the next delta (or the end of the block) says where the word ends.
+
     Args:
         stream: Where to write (default: ``sys.stdout`` at construction).
         color: Force colours on or off (default: see :func:`use_color`).
         summary: Print the summary of the final Response when the stream ends.
         reasoning: Show reasoning text (dimmed); ``False`` shows only the reasoning header.
+        width: Wrap text at this many columns; ``0`` does not wrap (default: the terminal's
+            width when ``stream`` is a TTY, else no wrapping, so a file or pipe gets the text's
+            own lines).
     """
 
     def __init__(
@@ -143,8 +163,13 @@ class TerminalRenderer(abc.ObserverBase[Any]):
         color: bool | None = None,
         summary: bool = True,
         reasoning: bool = True,
+        width: int | None = None,
     ) -> None:
         self.stream: TextIO = stream if stream is not None else sys.stdout
+        if width is None:
+            width = shutil.get_terminal_size().columns if _isatty(self.stream) else 0
+        #: The wrapping width in columns (``0``: no wrapping).
+        self.width = max(width, len(_INDENT) + 16) if width > 0 else 0
         self.color = use_color(self.stream, color)
         self.summary = summary
         self.reasoning = reasoning
@@ -153,6 +178,10 @@ class TerminalRenderer(abc.ObserverBase[Any]):
         self._items: dict[str, _Item] = {}
         self._current: str | None = None
         self._col0 = True
+        self._column = 0  # the cursor's column (escapes not counted)
+        self._soft_break = False  # the last break was a wrap: drop the spaces that follow
+        self._pending: tuple[str, str | None] | None = None  # a word that may go on, its style
+        self._gap = ""  # spaces before the next word (dropped if the line breaks there)
         self._sgr: str | None = None  # the SGR escape in effect
         self._terminal: str | None = None
         self._error_event: str | None = None
@@ -360,13 +389,65 @@ class TerminalRenderer(abc.ObserverBase[Any]):
             return
         for i, segment in enumerate(text.split("\n")):
             if i:
+                self._flush_word()
+                self._gap = ""
                 self._write("\n")
             if segment:
-                if self._col0:
-                    self._write(_INDENT)
-                self._write(segment, style)
+                self._text(segment, style)
+
+    def _text(self, segment: str, style: str | None) -> None:
+        """Write one line's worth of text in the current block, wrapped to :attr:`width`."""
+        if not self.width:
+            if self._col0:
+                self._write(_INDENT)
+            self._write(segment, style)
+            return
+        if self._pending is not None and self._pending[1] != style:
+            self._flush_word()
+        if self._pending is not None:
+            segment = self._pending[0] + segment
+            self._pending = None
+        tokens = _TOKENS.findall(segment)
+        if tokens and not tokens[-1].isspace():
+            self._pending = (tokens.pop(), style)  # the next delta may continue this word
+        for token in tokens:
+            self._token(token, style)
+
+    def _flush_word(self) -> None:
+        if self._pending is not None:
+            word, style = self._pending
+            self._pending = None
+            self._token(word, style)
+
+    def _token(self, token: str, style: str | None) -> None:
+        """Write a word, breaking the line before it if it does not fit; a run of spaces is
+        held until the next word shows whether it stays on the line (no trailing spaces)."""
+        if token.isspace():
+            if not self._soft_break:
+                self._gap += token
+            return
+        if self._col0:
+            self._write(_INDENT)
+        gap, self._gap = self._gap, ""
+        if self._column + len(gap) + len(token) > self.width and self._column > len(_INDENT):
+            self._wrap()
+        else:
+            self._write(gap, style)
+        room = self.width - self._column
+        while len(token) > room:  # a word longer than the line
+            self._write(token[:room], style)
+            self._wrap()
+            token, room = token[room:], self.width - self._column
+        self._write(token, style)
+
+    def _wrap(self) -> None:
+        self._write("\n")
+        self._write(_INDENT)
+        self._soft_break = True
 
     def _newline(self) -> None:
+        self._flush_word()
+        self._gap = ""
         if not self._col0:
             self._write("\n")
 
@@ -374,6 +455,13 @@ class TerminalRenderer(abc.ObserverBase[Any]):
         if not text:
             return
         self._col0 = text.endswith("\n")
+        newline = text.rfind("\n")
+        self._column = len(text) - newline - 1 if newline >= 0 else self._column + len(text)
+        self._soft_break = False
+        self._emit(text, style)
+
+    def _emit(self, text: str, style: str | None) -> None:
+        """Put ``text`` on the stream in ``style`` (the cursor bookkeeping is done)."""
         if self.color:
             # Escapes only where the style changes: consecutive deltas share one.
             sgr = _STYLES[style] if style else None
@@ -396,8 +484,89 @@ class TerminalRenderer(abc.ObserverBase[Any]):
         self._reset()
         self._current = None
         if self.summary:
-            self.stream.write(format_summary(self.response, color=self.color, glyphs=self._g))
+            self._emit_summary(format_summary(self.response, color=self.color, glyphs=self._g))
         self.stream.flush()
+
+    def _emit_summary(self, text: str) -> None:
+        self.stream.write(text)
+
+
+class RichRenderer(TerminalRenderer):
+    """The :class:`TerminalRenderer` drawn through `rich <https://rich.readthedocs.io>`_.
+
+    Needs the ``rich`` extra (``pip install 'rxresponses[rich]'``). What it shows is the same as
+    the plain renderer's (same blocks, same wrapping at the block indent, same summary); rich's
+    console writes the styles, in the colours the terminal supports (256 colours, truecolor, the
+    legacy Windows console), and measures the width. :func:`terminal_renderer` picks it when rich
+    is installed and the stream is a terminal.
+
+    Raises:
+        ImportError: rich is not installed (the message names the extra).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        color: bool | None = None,
+        summary: bool = True,
+        reasoning: bool = True,
+        width: int | None = None,
+    ) -> None:
+        try:
+            from rich.console import Console
+        except ImportError as exc:
+            raise ImportError(
+                "RichRenderer needs rich: pip install 'rxresponses[rich]'", name=exc.name
+            ) from exc
+        stream = stream if stream is not None else sys.stdout
+        color = use_color(stream, color)
+        console = Console(
+            file=stream,
+            force_terminal=color,
+            color_system="auto" if color else None,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            soft_wrap=True,
+        )
+        if width is None and _isatty(stream):
+            width = console.width
+        super().__init__(stream, color=color, summary=summary, reasoning=reasoning, width=width)
+        self._console = console
+
+    def _emit(self, text: str, style: str | None) -> None:
+        rich_style = _RICH_STYLES[style] if style else None
+        self._console.print(text, style=rich_style, end="")
+        self.stream.flush()
+
+    def _emit_summary(self, text: str) -> None:
+        from rich.text import Text
+
+        self._console.print(Text.from_ansi(text), end="")
+
+
+def terminal_renderer(
+    stream: TextIO | None = None,
+    *,
+    color: bool | None = None,
+    summary: bool = True,
+    reasoning: bool = True,
+    width: int | None = None,
+) -> TerminalRenderer:
+    """A renderer for ``stream``: a :class:`RichRenderer` when rich is installed and ``stream``
+    is a terminal, else the plain :class:`TerminalRenderer` (no dependency). The arguments are
+    :class:`TerminalRenderer`'s."""
+    stream = stream if stream is not None else sys.stdout
+    options: dict[str, Any] = {
+        "color": color,
+        "summary": summary,
+        "reasoning": reasoning,
+        "width": width,
+    }
+    if _isatty(stream) and importlib.util.find_spec("rich") is not None:
+        return RichRenderer(stream, **options)
+    return TerminalRenderer(stream, **options)
 
 
 def format_summary(
@@ -484,6 +653,14 @@ def _quote(text: str, more: str, limit: int = 42) -> str:
 def _clip(text: str, limit: int, more: str) -> str:
     flat = _one_line(text)
     return flat if len(flat) <= limit else flat[:limit] + more
+
+
+def _isatty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
 
 
 def _one_line(text: str) -> str:

@@ -96,9 +96,18 @@ def plot_timeline(
 
     Returns:
         The axes, for further styling.
+
+    Raises:
+        ImportError: matplotlib is not installed (the message names the extra to install).
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
+    try:
+        import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+    except ImportError as exc:
+        raise ImportError(
+            "plot_timeline() needs matplotlib: pip install 'rxresponses[notebook]'",
+            name=exc.name,
+        ) from exc
 
     points: list[tuple[float, Any]] = []
     timed = True

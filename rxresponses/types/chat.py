@@ -1,7 +1,7 @@
 """Chat Completions ``chat.completion.chunk`` models, lenient for what real providers send.
 
 Field names follow ``openai.types.chat.ChatCompletionChunk``. Where providers disagree with the
-typed schema, these models accept the wire (PROTOCOL.md section 6):
+typed schema, these models accept the wire as real servers send it:
 
 * ``object`` may be ``""`` (Azure content-filter chunks), missing (Moonshot) or
   ``"chat.completion.done"`` (Perplexity): any string, default ``"chat.completion.chunk"``;

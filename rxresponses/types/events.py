@@ -1,8 +1,8 @@
 """Every event of a Responses API stream, the ``ResponseStreamEvent`` union, and its parser.
 
 Class and field names follow ``openai.types.responses`` (openai-python 3.54.0). The models are our
-own and more lenient than the SDK's, so that every frame real servers send parses (see
-``PROTOCOL.md`` sections 1-2):
+own and more lenient than the SDK's, so that every frame real servers send parses (the
+wire as recorded from OpenAI, xAI and third-party servers):
 
 * **``sequence_number`` defaults to ``0``.** Streams recorded before May 2025 and some third-party
   servers omit it. A parsed event without it does not dump it; an event built in Python dumps it.

@@ -4,8 +4,10 @@ Signals sit between the provider-specific side (chunks, with all their quirks) a
 Responses side (typed events). They are small frozen dataclasses, cheap to build on the hot path and
 easy to rewrite with :func:`dataclasses.replace` in an operator of your own::
 
-    redact = ops.map(lambda s: replace(s, text=s.text.replace("secret", "******"))
-                     if isinstance(s, TextDelta) else s)
+    upper = ops.map(lambda s: replace(s, text=s.text.upper()) if isinstance(s, TextDelta) else s)
+
+A rewrite of one delta at a time suits changes of one character at a time: a string can be cut
+between two deltas. :func:`~rxresponses.operators.redact_text` masks strings wherever they are cut.
 
 Every item signal carries the item's ``item_id`` (stable from start to end, and the ``id`` of the
 final output item) and a provisional ``output_index`` (order of opening). ``kind`` tells which item
