@@ -145,7 +145,7 @@ def start_serve(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", _SERVE_ALL_DEBUG, "--port", str(port), *args],
-            cwd=ROOT,
+            cwd=tmp,  # its own store, as in a new folder
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,

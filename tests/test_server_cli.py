@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -181,6 +182,7 @@ def test_run_with_two_workers():
     env = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
     proc = subprocess.Popen(
         [sys.executable, "-c", script, *argv],
+        cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

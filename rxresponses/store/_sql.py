@@ -139,6 +139,10 @@ def _record(row: tuple[Any, ...]) -> StoredResponse:
     )
 
 
+#: Seconds a measured store usage serves the caps before it is measured again.
+_USAGE_TTL = 5.0
+
+
 class SQLStore(ABC):
     """A :class:`~rxresponses.store.ResponseStore` over SQL; subclasses bring the connection.
 
@@ -167,6 +171,10 @@ class SQLStore(ABC):
         self.retention = retention
         self.max_responses = max_responses
         self.max_bytes = max_bytes
+        # (when measured, live responses, their bytes): the caps' view of the store, measured at
+        # most every _USAGE_TTL seconds and counted forward by this process's own creates, so a
+        # create costs no scan of the whole table.
+        self._usage: tuple[float, int, int] | None = None
         self.lease = lease
         self.stats = StoreStats()
 
@@ -226,6 +234,7 @@ class SQLStore(ABC):
             capped = self.max_responses is not None or self.max_bytes is not None
             if capped and await self._full(tx, now, size):
                 await self._purge(tx, now)
+                self._usage = None
                 if await self._full(tx, now, size):
                     raise StoreFullError(
                         "the response store is full "
@@ -256,13 +265,27 @@ class SQLStore(ABC):
         return items
 
     async def _full(self, tx: Tx, now: float, size: int) -> bool:
-        rows = await tx.execute(
-            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM rx_responses WHERE {_LIVE}", (now,)
-        )
-        count, total = int(rows[0][0]), int(rows[0][1])
+        """Whether a new response of ``size`` bytes would pass a cap. Counts it in if not.
+
+        The caps are approximate (other processes' writes, and event logs growing, are seen at
+        the next measurement, every :data:`_USAGE_TTL` seconds): a cap bounds a store, it is not
+        an exact quota.
+        """
+        usage = self._usage
+        if usage is None or not 0 <= now - usage[0] < _USAGE_TTL:
+            rows = await tx.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM rx_responses WHERE {_LIVE}", (now,)
+            )
+            usage = (now, int(rows[0][0]), int(rows[0][1]))
+        measured, count, total = usage
         if self.max_responses is not None and count >= self.max_responses:
+            self._usage = usage
             return True
-        return self.max_bytes is not None and total + size > self.max_bytes
+        if self.max_bytes is not None and total + size > self.max_bytes:
+            self._usage = usage
+            return True
+        self._usage = (measured, count + 1, total + size)
+        return False
 
     async def get(self, response_id: str, *, owner: str) -> StoredResponse | None:
         """The response of ``owner`` (see :meth:`ResponseStore.get`)."""

@@ -48,6 +48,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -225,7 +226,7 @@ class Proxy:
                 *("--upstream", self.upstream_url + "/v1", "--port", str(self.port)),
                 *("--log-level", "error", "--no-access-log", *self.options),
             ],
-            cwd=ROOT,
+            cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

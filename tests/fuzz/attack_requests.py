@@ -32,6 +32,7 @@ import random
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -324,7 +325,7 @@ class Server:
                 *(sys.executable, "-m", "rxresponses", "serve", "--port", str(self.port)),
                 *("--scripted-delay-ms", "0", "--log-level", "error", "--no-access-log"),
             ],
-            cwd=ROOT,
+            cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -179,7 +179,7 @@ def start_serve(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", code, "--port", str(port), *args],
-            cwd=server_path or ROOT,
+            cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -41,6 +41,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -380,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Room for every stream of the run (the default, 64, answers 429 beyond).
                 *("--max-concurrent-streams", str(max(64, args.streams))),
             ],
-            cwd=ROOT,
+            cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
         )
         proxy_url = f"http://127.0.0.1:{port}"
         _wait_for_health(proxy_url, proxy)
