@@ -673,6 +673,8 @@ def test_response_fields_are_concrete_for_open_responses_and_valid_for_the_sdk()
     )
     # a stateless server stores nothing
     assert translate_request({"model": "m", "input": "x"}).response_fields["store"] is False
+    stateless = translate_request({"model": "m", "input": "x", "store": True})
+    assert (stateless.echo["store"], stateless.response_fields["store"]) == (True, False)
     made = SdkResponse.model_validate(
         {
             "id": "resp_1",

@@ -544,22 +544,24 @@ def response_fields(echo: Mapping[str, Any], *, stored: bool) -> dict[str, Any]:
     ``temperature``, ``text``, ``top_logprobs``, ``top_p``, ``truncation``; ``strict`` on function
     tools). The values: ``temperature`` / ``top_p`` 1.0 (OpenAI's defaults, also what it echoes);
     ``presence_penalty`` / ``frequency_penalty`` 0.0 (never sent upstream); ``store`` whether the
-    response is stored; ``background`` false; ``service_tier`` ``"default"`` (a requested tier is
-    not passed on); ``text`` a plain-text format; ``top_logprobs`` 0; ``truncation``
-    ``"disabled"`` (nothing is truncated); a function tool's ``strict`` false (strict schemas are
-    asked upstream only when the request sets ``strict``), its ``description`` / ``parameters``
-    null when left out (as OpenAI echoes them).
+    response is stored (false on a server that stores nothing, whatever the request said);
+    ``background`` false; ``service_tier`` ``"default"`` (a requested tier is not passed on);
+    ``text`` a plain-text format; ``top_logprobs`` 0; ``truncation`` ``"disabled"`` (nothing is
+    truncated); a function tool's ``strict`` false (strict schemas are asked upstream only when the
+    request sets ``strict``), its ``description`` / ``parameters`` null when left out (as OpenAI
+    echoes them).
 
     Args:
         echo: The request fields echoed (see :data:`ECHO_FIELDS`).
         stored: The server stores responses (``store`` then defaults to true, as on OpenAI).
+            ``echo`` keeps the request's ``store``; the ``Response`` says what was done.
     """
     fields = dict(echo)
     fields.setdefault("temperature", 1.0)
     fields.setdefault("top_p", 1.0)
     fields["presence_penalty"] = 0.0
     fields["frequency_penalty"] = 0.0
-    fields.setdefault("store", stored)
+    fields["store"] = stored and echo.get("store") is not False
     fields.setdefault("background", False)
     fields["service_tier"] = "default"
     text = dict(fields.get("text") or {})
