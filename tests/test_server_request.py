@@ -629,3 +629,63 @@ def test_store_true_is_echoed_and_logged_as_not_honoured():
     t = translate_request({"model": "m", "input": "x", "store": True})
     assert t.echo == {"store": True}
     assert t.dropped == ("store=true (this server stores nothing)",)
+
+
+def test_response_fields_are_concrete_for_open_responses_and_valid_for_the_sdk() -> None:
+    """Fields the request left out get the values applied; the ones it set are kept."""
+    from openai.types.responses import Response as SdkResponse
+
+    tool = {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}
+    t = translate_request({"model": "m", "input": "x", "tools": [tool]}, stateful=True)
+    assert t.echo == {"tools": [tool]}  # the echo itself is unchanged
+    assert t.response_fields == {
+        "tools": [{**tool, "description": None, "strict": False}],
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+        "store": True,
+        "background": False,
+        "service_tier": "default",
+        "text": {"format": {"type": "text"}},
+        "top_logprobs": 0,
+        "truncation": "disabled",
+    }
+    fmt = {"type": "json_schema", "name": "r", "schema": {"type": "object"}}
+    body = {
+        "model": "m",
+        "input": "x",
+        "tools": [{**tool, "description": "d", "strict": True}],
+        "temperature": 0.2,
+        "top_p": 0.5,
+        "top_logprobs": 3,
+        "store": False,
+        "truncation": "auto",
+        "text": {"format": fmt},
+    }
+    fields = translate_request(body, stateful=True).response_fields
+    assert fields["tools"] == [{**tool, "description": "d", "strict": True}]
+    assert (fields["temperature"], fields["top_p"], fields["top_logprobs"]) == (0.2, 0.5, 3)
+    assert (fields["store"], fields["truncation"], fields["text"]) == (
+        False,
+        "auto",
+        {"format": fmt},
+    )
+    # a stateless server stores nothing
+    assert translate_request({"model": "m", "input": "x"}).response_fields["store"] is False
+    stateless = translate_request({"model": "m", "input": "x", "store": True})
+    assert (stateless.echo["store"], stateless.response_fields["store"]) == (True, False)
+    made = SdkResponse.model_validate(
+        {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 0,
+            "model": "m",
+            "output": [],
+            "tool_choice": "auto",
+            "parallel_tool_calls": True,
+            **t.response_fields,
+        }
+    )
+    assert made.service_tier == "default"
+    assert made.tools[0].strict is False  # type: ignore[union-attr]

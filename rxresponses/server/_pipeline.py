@@ -199,7 +199,7 @@ def server_pipeline(
             response_id=response_id,
             model=translation.model,
             created_at=created_at,
-            echo=translation.echo,
+            echo=translation.response_fields or translation.echo,
             start_immediately=start_immediately,
         )
     )

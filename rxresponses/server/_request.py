@@ -190,6 +190,9 @@ class Translation:
         model: The requested model, reported on the ``Response``.
         stream: Whether the client asked for an SSE stream.
         echo: Request fields to echo on every ``Response`` (see :data:`ECHO_FIELDS`).
+        response_fields: What every ``Response`` of this request carries besides its id, model,
+            time, output and status: :attr:`echo` plus concrete values for the fields the request
+            left out (see :func:`response_fields`).
         reasoning_as_summary: Emit reasoning as summary events (the request set
             ``reasoning.summary``).
         tool_names: Chat function name -> the Responses tool, for calls the server must map
@@ -201,6 +204,7 @@ class Translation:
     model: str
     stream: bool
     echo: dict[str, Any]
+    response_fields: dict[str, Any] = field(default_factory=dict)
     reasoning_as_summary: bool = False
     tool_names: Mapping[str, ToolName] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
@@ -524,10 +528,62 @@ def translate_request(
         model=model,
         stream=stream,
         echo=echo,
+        response_fields=response_fields(echo, stored=stateful),
         reasoning_as_summary=reasoning_as_summary,
         tool_names=dict(tools.names),
         dropped=tuple(dropped),
     )
+
+
+def response_fields(echo: Mapping[str, Any], *, stored: bool) -> dict[str, Any]:
+    """``echo`` plus a concrete value for each field the Open Responses ``ResponseResource``
+    requires that the request left out, each the value this server applied.
+
+    The openai SDK's ``Response`` lets these be null or absent; the Open Responses schema does not
+    (``presence_penalty``, ``frequency_penalty``, ``store``, ``background``, ``service_tier``,
+    ``temperature``, ``text``, ``top_logprobs``, ``top_p``, ``truncation``; ``strict`` on function
+    tools). The values: ``temperature`` / ``top_p`` 1.0 (OpenAI's defaults, also what it echoes);
+    ``presence_penalty`` / ``frequency_penalty`` 0.0 (never sent upstream); ``store`` whether the
+    response is stored (false on a server that stores nothing, whatever the request said);
+    ``background`` false; ``service_tier`` ``"default"`` (a requested tier is not passed on);
+    ``text`` a plain-text format; ``top_logprobs`` 0; ``truncation`` ``"disabled"`` (nothing is
+    truncated); a function tool's ``strict`` false (strict schemas are asked upstream only when the
+    request sets ``strict``), its ``description`` / ``parameters`` null when left out (as OpenAI
+    echoes them).
+
+    Args:
+        echo: The request fields echoed (see :data:`ECHO_FIELDS`).
+        stored: The server stores responses (``store`` then defaults to true, as on OpenAI).
+            ``echo`` keeps the request's ``store``; the ``Response`` says what was done.
+    """
+    fields = dict(echo)
+    fields.setdefault("temperature", 1.0)
+    fields.setdefault("top_p", 1.0)
+    fields["presence_penalty"] = 0.0
+    fields["frequency_penalty"] = 0.0
+    fields["store"] = stored and echo.get("store") is not False
+    fields.setdefault("background", False)
+    fields["service_tier"] = "default"
+    text = dict(fields.get("text") or {})
+    text.setdefault("format", {"type": "text"})
+    fields["text"] = text
+    fields.setdefault("top_logprobs", 0)
+    fields.setdefault("truncation", "disabled")
+    tools = fields.get("tools")
+    if isinstance(tools, list):
+        fields["tools"] = [_function_tool_echo(tool) for tool in tools]
+    return fields
+
+
+def _function_tool_echo(tool: Any) -> Any:
+    """A function tool as echoed: ``description`` / ``parameters`` null if left out; ``strict``."""
+    if not isinstance(tool, dict) or tool.get("type") != "function":
+        return tool
+    echoed = dict(tool)
+    echoed.setdefault("description", None)
+    echoed.setdefault("parameters", None)
+    echoed["strict"] = tool.get("strict") is True
+    return echoed
 
 
 # ------------------------------------------------------------------------------------------------
