@@ -18,9 +18,8 @@ from typing import Any, Final
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import Disposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
+from ..sources import _from_async
 from ..types._base import WireModel, to_json
 from ..types.events import ResponseStreamEvent, parse_event
 from ._base import (
@@ -384,50 +383,6 @@ def from_event_log(
         return events()
 
     return _from_async(factory)
-
-
-def _from_async(factory: Callable[[], AsyncIterator[Any]]) -> Observable[Any]:
-    """An Observable running ``async for`` over ``factory()`` as a task; dispose cancels it."""
-
-    def subscribe(
-        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        if isinstance(scheduler, AsyncIOScheduler):
-            loop = scheduler._loop
-        else:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                raise RuntimeError(
-                    "from_event_log needs a running asyncio loop: subscribe inside a coroutine, "
-                    "or pass scheduler=AsyncIOScheduler(loop)"
-                ) from None
-
-        async def run() -> None:
-            iterator = factory()
-            try:
-                async for item in iterator:
-                    observer.on_next(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                observer.on_error(exc)
-                return
-            finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-            observer.on_completed()
-
-        task = loop.create_task(run())
-
-        def cancel() -> None:
-            if not task.done():
-                loop.call_soon_threadsafe(task.cancel)
-
-        return Disposable(cancel)
-
-    return Observable(subscribe)
 
 
 # ---------------------------------------------------------------------- the Rx sink
