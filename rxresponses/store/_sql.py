@@ -16,6 +16,7 @@ text: it is passed through, never queried.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
@@ -141,6 +142,8 @@ def _record(row: tuple[Any, ...]) -> StoredResponse:
 
 #: Seconds a measured store usage serves the caps before it is measured again.
 _USAGE_TTL = 5.0
+#: Input items a create serialises on the event loop; more go to a worker thread.
+_ITEMS_ON_LOOP = 256
 
 
 class SQLStore(ABC):
@@ -221,14 +224,23 @@ class SQLStore(ABC):
         """Record a new response (see :meth:`ResponseStore.create`)."""
         now = time.time() if now is None else now
         expires = None if self.retention is None else now + self.retention
-        items = [
-            item if item.get("id") else {**item, "id": new_item_id(item)} for item in input_items
-        ]
-        request_json = json.dumps(request, separators=(",", ":"))
-        item_rows = [
-            (response_id, i, str(item["id"]), json.dumps(item, separators=(",", ":")))
-            for i, item in enumerate(items)
-        ]
+
+        def rows() -> tuple[list[dict[str, Any]], str, list[tuple[str, int, str, str]]]:
+            items = [
+                item if item.get("id") else {**item, "id": new_item_id(item)}
+                for item in input_items
+            ]
+            item_rows = [
+                (response_id, i, str(item["id"]), json.dumps(item, separators=(",", ":")))
+                for i, item in enumerate(items)
+            ]
+            return items, json.dumps(request, separators=(",", ":")), item_rows
+
+        # A request may carry tens of thousands of items (8 MiB): serialised off the event loop.
+        if len(input_items) > _ITEMS_ON_LOOP:
+            items, request_json, item_rows = await asyncio.to_thread(rows)
+        else:
+            items, request_json, item_rows = rows()
         size = len(request_json) + sum(len(row[3]) for row in item_rows)
         async with self._transaction(write=True) as tx:
             capped = self.max_responses is not None or self.max_bytes is not None
