@@ -28,7 +28,9 @@ that has started is never retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -142,10 +144,13 @@ class ResponseFailedError(RxResponsesError):
 class _Upstream:
     """What the client knows about its one request: the error that ended it, if any."""
 
-    __slots__ = ("error",)
+    __slots__ = ("error", "response")
 
     def __init__(self) -> None:
         self.error: Exception | None = None
+        #: The sync HTTP response being read: :meth:`ResponseStream.close` shuts its socket down
+        #: from the consumer's thread (the reader may be blocked waiting for the next bytes).
+        self.response: httpx.Response | None = None
 
     def status_code(self) -> int | None:
         return self.error.status_code if isinstance(self.error, UpstreamStatusError) else None
@@ -195,6 +200,7 @@ def _sync_bytes(
             request = client.build_request("POST", url, json=chat, headers=headers)
             try:
                 response = client.send(request, stream=True)
+                upstream.response = response
             except httpx.HTTPError as exc:
                 if attempt < max_retries:
                     time.sleep(_retry_delay(None, attempt))
@@ -424,6 +430,19 @@ class ResponseStream:
         if self._iterator is not None and hasattr(self._iterator, "close"):
             self._iterator.close()
         self._iterator = iter(())
+        response = self._upstream.response
+        if response is not None and not response.is_closed:
+            _wake_reader(response)
+
+
+def _wake_reader(response: httpx.Response) -> None:
+    """Shut the socket of ``response`` down, so a worker thread blocked reading it wakes up (an
+    upstream that stalls would hold it until the read timeout); the reader then closes it."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class AsyncResponseStream:

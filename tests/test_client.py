@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 import rxresponses
-from rxresponses import chat_to_responses, from_openai_chunks
+from rxresponses import ResponseFailedError, chat_to_responses, from_openai_chunks
 from rxresponses.scripted import ScriptedToolCall, ScriptedTurn, chat_chunks, chat_sse
 from tests.fuzz.loopback import Conn, LoopbackServer, Request, wait_until
 
@@ -157,11 +158,12 @@ def test_openai_sdk_chat_stream_is_a_source(upstream: Any) -> None:
     server = upstream(
         answer(sse_of(ScriptedTurn(reasoning="Think.", text="Done."), model="sdk-model"))
     )
-    client = openai.OpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
-    chat = client.chat.completions.create(
-        model="sdk-model", messages=[{"role": "user", "content": "x"}], stream=True
-    )
-    response = rxresponses.get_final_response(from_openai_chunks(chat).pipe(chat_to_responses()))
+    with openai.OpenAI(base_url=server.url, api_key="k", max_retries=0) as client:
+        chat = client.chat.completions.create(
+            model="sdk-model", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        events = from_openai_chunks(chat).pipe(chat_to_responses())
+        response = rxresponses.get_final_response(events)
     assert [item.type for item in response.output] == ["reasoning", "message"]
     assert response.output[0].content[0].text == "Think."  # type: ignore[union-attr,index]
     assert response.output_text == "Done."
@@ -173,12 +175,12 @@ def test_openai_sdk_chat_stream_is_a_source(upstream: Any) -> None:
 async def test_openai_sdk_async_chat_stream_is_a_source(upstream: Any) -> None:
     openai = pytest.importorskip("openai")
     server = upstream(answer(sse_of(ScriptedTurn(text="Async."))))
-    client = openai.AsyncOpenAI(base_url=server.url, api_key="sk-test", max_retries=0)
-    chat = await client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "x"}], stream=True
-    )
-    events = from_openai_chunks(chat).pipe(chat_to_responses())
-    response = await rxresponses.aget_final_response(events)
+    async with openai.AsyncOpenAI(base_url=server.url, api_key="k", max_retries=0) as client:
+        chat = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        events = from_openai_chunks(chat).pipe(chat_to_responses())
+        response = await rxresponses.aget_final_response(events)
     assert response.output_text == "Async."
 
 
@@ -217,7 +219,8 @@ def test_leaving_the_with_block_early_closes_the_upstream(upstream: Any) -> None
             for event in stream:
                 if event.type == "response.output_text.delta":
                     break
-        assert wait_until(lambda: closed == [True], 5)
+        # well before httpx's 5 s read timeout would have closed it
+        assert wait_until(lambda: closed == [True], 2)
 
 
 @pytest.mark.anyio
@@ -253,7 +256,7 @@ async def test_async_leaving_early_closes_the_upstream(upstream: Any) -> None:
             async for event in stream:
                 if event.type == "response.output_text.delta":
                     break
-        for _ in range(500):
+        for _ in range(200):  # 2 s, well before httpx's 5 s read timeout
             if closed:
                 break
             await asyncio.sleep(0.01)
@@ -274,3 +277,131 @@ async def test_afan_out_feeds_every_sink_and_resolves_to_the_response(upstream: 
     assert seen_a == TEXT_EVENTS
     assert seen_b == TEXT_EVENTS
     assert len(server.requests) == 1
+
+
+# -- 3. errors you can catch -----------------------------------------------------------------
+
+
+def status_then(statuses: list[tuple[int, dict[str, str]]], then: bytes) -> Handler:
+    """Answer each status (with a JSON error body) in turn, then ``then`` as a 200 stream."""
+
+    async def handler(request: Request, conn: Conn) -> None:
+        if statuses:
+            status, headers = statuses.pop(0)
+            body = json.dumps(
+                {"error": {"message": "slow down", "type": "rate", "code": "rate_limit_exceeded"}}
+            ).encode()
+            await conn.head(
+                status,
+                {"content-type": "application/json", **headers},
+                framing="length",
+                length=len(body),
+            )
+            await conn.send(body)
+            return
+        await answer(then)(request, conn)
+
+    return handler
+
+
+def test_raise_on_failure_carries_the_http_status_and_the_partial_response(
+    upstream: Any,
+) -> None:
+    server = upstream(status_then([(429, {"retry-after": "0"})], sse_of(ScriptedTurn(text="x"))))
+    http = httpx.Client(base_url=server.url)
+    stream = rxresponses.responses.stream(http, model="m", input="x")
+    with http, stream, pytest.raises(ResponseFailedError) as caught:
+        stream.get_final_response(raise_on_failure=True)
+    error = caught.value
+    assert error.status_code == 429
+    assert error.code == "rate_limit_exceeded"
+    assert error.status == "failed"
+    assert error.response.status == "failed"
+    assert error.response.output == []
+    assert "slow down" in error.message
+    assert isinstance(error.__cause__, rxresponses.UpstreamStatusError)
+    assert len(server.requests) == 1  # max_retries defaults to 0
+
+
+def test_without_raise_on_failure_the_failed_response_is_returned(upstream: Any) -> None:
+    server = upstream(status_then([(503, {})], b""))
+    http = httpx.Client(base_url=server.url)
+    with http, rxresponses.responses.stream(http, model="m", input="x") as stream:
+        response = stream.get_final_response()
+    assert response.status == "failed"
+    assert response.error is not None
+    assert response.error.code == "server_error"
+    assert "HTTP 503" in response.error.message
+
+
+def test_a_cut_stream_raises_with_its_partial_text_and_no_status(upstream: Any) -> None:
+    pieces = list(chat_sse(chat_chunks(ScriptedTurn(text="partial answer"), fragment_chars=(7, 7))))
+
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head(200)
+        for piece in pieces[:3]:  # role, "partial", " answer": no finish_reason, no [DONE]
+            await conn.send(piece)
+        await conn.end()
+
+    server = upstream(handler)
+    http = httpx.Client(base_url=server.url)
+    stream = rxresponses.responses.stream(http, model="m", input="x", max_retries=3)
+    with http, stream, pytest.raises(ResponseFailedError) as caught:
+        stream.get_final_response(raise_on_failure=True)
+    assert caught.value.status_code is None
+    assert caught.value.response.output_text == "partial answer"
+    assert "ended before a finish_reason" in caught.value.message
+    assert len(server.requests) == 1  # never retried once the stream started
+
+
+def test_retries_wait_for_retry_after_then_succeed(upstream: Any) -> None:
+    server = upstream(
+        status_then(
+            [(429, {"retry-after": "1"}), (503, {"retry-after-ms": "10"})],
+            sse_of(ScriptedTurn(text="third time")),
+        )
+    )
+    http = httpx.Client(base_url=server.url)
+    started = time.monotonic()
+    with http, rxresponses.responses.stream(http, model="m", input="x", max_retries=2) as stream:
+        response = stream.get_final_response(raise_on_failure=True)
+    elapsed = time.monotonic() - started
+    assert response.output_text == "third time"
+    assert len(server.requests) == 3
+    assert elapsed >= 0.9  # the Retry-After: 1 of the first answer was honoured
+
+
+@pytest.mark.anyio
+async def test_async_retries_then_raise_when_out_of_attempts(upstream: Any) -> None:
+    server = upstream(status_then([(503, {"retry-after": "0"})] * 3, b""))
+    async with (
+        httpx.AsyncClient(base_url=server.url) as http,
+        rxresponses.responses.astream(http, model="m", input="x", max_retries=2) as stream,
+    ):
+        with pytest.raises(ResponseFailedError) as caught:
+            await stream.get_final_response(raise_on_failure=True)
+    assert caught.value.status_code == 503
+    assert len(server.requests) == 3
+
+
+@pytest.mark.anyio
+async def test_aiterate_over_a_sync_source_does_not_block_the_loop() -> None:
+    def slow() -> Iterator[bytes]:
+        for piece in chat_sse(chat_chunks(ScriptedTurn(text="abc"), fragment_chars=(1, 1))):
+            time.sleep(0.05)  # a blocking read
+            yield piece
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    events = rxresponses.from_bytes(slow()).pipe(rxresponses.chat_sse_to_responses())
+    texts = [e.delta async for e in rxresponses.aiterate(events) if e.type.endswith("text.delta")]
+    task.cancel()
+    assert texts == ["a", "b", "c"]
+    assert ticks >= 10  # ~0.35 s of blocking reads; a blocked loop would count 0
