@@ -65,6 +65,25 @@ async def _model_list(request: Request, conn: Conn) -> None:
     await conn.send(body)
 
 
+def test_a_model_request_cut_before_any_answer_is_sent_once_more() -> None:
+    """A GET that fails before any answer (a pooled connection the upstream had closed) is
+    idempotent: the server sends it once more instead of answering 502."""
+    calls: list[str] = []
+
+    async def first_cut(request: Request, conn: Conn) -> None:
+        calls.append(request.path)
+        if len(calls) == 1:
+            return  # the connection closes without a byte of answer
+        await _model_list(request, conn)
+
+    with (
+        LoopbackServer(first_cut) as up,
+        BackgroundServer(create_app(ServerConfig(upstream=up.url + "/v1"))) as proxy,
+    ):
+        assert _raw_get(proxy.port, "/v1/models/x") == 200
+    assert calls == ["/v1/models/x", "/v1/models/x"]
+
+
 @pytest.fixture(scope="module")
 def recording() -> Iterator[tuple[LoopbackServer, BackgroundServer]]:
     with (

@@ -108,6 +108,10 @@ _PROCESS_REDACTORS: weakref.WeakSet[Redactor] = weakref.WeakSet()
 _CLOSING: set[asyncio.Task[None]] = set()
 
 
+#: What a request sent on a pooled connection the upstream had closed fails with, before any answer.
+_STALE_CONNECTION: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 class UpstreamTimeout(UpstreamError):
     """The upstream did not answer (connect or read) within the configured timeout."""
 
@@ -886,7 +890,12 @@ class HttpUpstream(Upstream):
         data, cut, text = b"", False, ""
         try:
             async with asyncio.timeout(self._deadline):
-                response = await client.send(http_request, stream=True)
+                try:
+                    response = await client.send(http_request, stream=True)
+                except _STALE_CONNECTION:
+                    # A pooled connection the upstream closed while it was idle fails before any
+                    # answer; a GET is safe to send once more (on a new connection, if need be).
+                    response = await client.send(http_request, stream=True)
                 try:
                     if response.is_success:
                         data, cut = await _read_limited(response, _MAX_MODELS_BODY)
