@@ -12,6 +12,7 @@ The operators live in :mod:`rxresponses.operators`, the models in :mod:`rxrespon
 
 from __future__ import annotations
 
+from . import responses
 from .bridges import aget_final_response, aiterate, get_final_response, iterate
 from .errors import (
     ChunkDecodeError,
@@ -37,8 +38,9 @@ from .operators import (
 )
 from .operators._final import ResponseAccumulator
 from .pipelines import chat_sse_to_responses, chat_to_responses, responses_sse_to_events
+from .responses import ResponseFailedError
 from .sinks import notebook as _notebook  # noqa: F401  (registers the display of every model)
-from .sources import from_bytes, from_file, from_httpx, from_httpx_async
+from .sources import from_bytes, from_file, from_httpx, from_httpx_async, from_openai_chunks
 from .sse import SSEDecoder, SSEMessage, encode_event
 from .types import Response, ResponseStreamEvent, parse_event
 
@@ -48,6 +50,7 @@ __all__ = [
     "ChunkDecodeError",
     "PipelineError",
     "Response",
+    "ResponseFailedError",
     "ResponseAccumulator",
     "ResponseStreamEvent",
     "RxResponsesError",
@@ -74,12 +77,14 @@ __all__ = [
     "from_file",
     "from_httpx",
     "from_httpx_async",
+    "from_openai_chunks",
     "get_final_response",
     "iterate",
     "join_tool_args",
     "parse_chunks",
     "parse_event",
     "parse_events",
+    "responses",
     "responses_sse_to_events",
     "split_by_item",
 ]

@@ -6,7 +6,9 @@
 :func:`iterate` runs the pipeline on a worker thread and hands values over through a queue, so a
 blocking source (a sync HTTP response) is read while you consume; leaving the loop early
 disposes the subscription, which closes the upstream. :func:`aiterate` subscribes on the running
-asyncio loop (use it with async sources); breaking out of ``async for`` disposes likewise.
+asyncio loop: async sources run there as tasks, and the sync sources of rxresponses (and of
+reactivex) are given a new-thread scheduler, so they read on a worker thread and never hold the
+loop; breaking out of ``async for`` disposes likewise.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
-from reactivex import Observable
+from reactivex import Observable, abc
 from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 
 from .operators._final import final_response
 from .types.events import ResponseStreamEvent
@@ -27,6 +30,7 @@ from .types.response import Response
 __all__ = ["aget_final_response", "aiterate", "get_final_response", "iterate"]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 _END = object()
 
 
@@ -39,6 +43,23 @@ class _Failure:
 
 class _Stopped(Exception):
     """Raised into a running source when the consumer of :func:`iterate` has left."""
+
+
+class _OffLoopScheduler(AsyncIOThreadSafeScheduler):
+    """The scheduler :func:`aiterate` subscribes with: a loop's, but ``schedule()`` (a sync
+    source's whole read loop) runs on a new worker thread instead of the loop."""
+
+    def schedule(
+        self, action: abc.ScheduledAction[_S], state: _S | None = None
+    ) -> abc.DisposableBase:
+        disposable = SingleAssignmentDisposable()
+
+        def run() -> None:
+            if not disposable.is_disposed:
+                disposable.disposable = self.invoke_action(action, state)
+
+        threading.Thread(target=run, name="rxresponses-aiterate", daemon=True).start()
+        return disposable
 
 
 def iterate(source: Observable[_T]) -> Iterator[_T]:
@@ -86,7 +107,17 @@ def iterate(source: Observable[_T]) -> Iterator[_T]:
 
 
 async def aiterate(source: Observable[_T]) -> AsyncIterator[_T]:
-    """``async for`` over the values of ``source``; its error, if any, is raised at the end."""
+    """``async for`` over the values of ``source``; its error, if any, is raised at the end.
+
+    ``source`` is subscribed on the running loop with a scheduler of that loop whose immediate
+    actions run on a worker thread: async sources (``from_httpx_async``, ``from_bytes`` over an
+    async iterable) run as tasks on the loop as before, while sync sources that honour the
+    scheduler (``from_file``, ``from_httpx``, ``from_bytes`` over an iterable,
+    ``reactivex.from_iterable``) read on a worker thread, so the loop keeps running while they
+    block. Timers (``debounce``...) run on the loop. A source of your own that ignores the
+    scheduler runs inside ``subscribe()`` and holds the loop until it ends: give it
+    ``subscribe_on(...)``, or use :func:`iterate`.
+    """
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[Any] = asyncio.Queue()
     owner = threading.get_ident()
@@ -97,7 +128,9 @@ async def aiterate(source: Observable[_T]) -> AsyncIterator[_T]:
         else:
             loop.call_soon_threadsafe(q.put_nowait, value)
 
-    subscription = source.subscribe(put, lambda e: put(_Failure(e)), lambda: put(_END))
+    subscription = source.subscribe(
+        put, lambda e: put(_Failure(e)), lambda: put(_END), scheduler=_OffLoopScheduler(loop)
+    )
     try:
         while True:
             value = await q.get()

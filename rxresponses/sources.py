@@ -28,8 +28,10 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 from .errors import UpstreamError, UpstreamStatusError
 from .operators import decode_sse
 from .sse import _BOM, DEFAULT_MAX_LINE_BYTES, SSEMessage
+from .types._base import WIRE
+from .types.chat import ChatCompletionChunk
 
-__all__ = ["from_bytes", "from_file", "from_httpx", "from_httpx_async"]
+__all__ = ["from_bytes", "from_file", "from_httpx", "from_httpx_async", "from_openai_chunks"]
 
 _READ_SIZE = 64 * 1024
 
@@ -177,6 +179,60 @@ def from_httpx_async(
             await response.aclose()
 
     return _from_async(open_stream)
+
+
+def from_openai_chunks(
+    chunks: Iterable[Any] | AsyncIterable[Any],
+) -> Observable[ChatCompletionChunk]:
+    """An Observable of :class:`~rxresponses.types.chat.ChatCompletionChunk` from the openai SDK.
+
+    Takes what ``client.chat.completions.create(..., stream=True)`` returns (an
+    ``openai.Stream[ChatCompletionChunk]`` or an ``openai.AsyncStream``), or any iterable / async
+    iterable of chunk objects with ``model_dump()`` (pydantic models) or of plain dicts. Pipe it
+    into :func:`~rxresponses.pipelines.chat_to_responses`::
+
+        stream = openai_client.chat.completions.create(model=..., messages=..., stream=True)
+        events = from_openai_chunks(stream).pipe(chat_to_responses())
+
+    Fields the SDK models keep as extras (``reasoning_content``, ``reasoning_details``...) are
+    kept. The stream is iterated once per subscription and closed (``close()`` / ``aclose()``,
+    which releases the HTTP response) when the subscription completes, fails or is disposed.
+    """
+
+    def convert(chunk: Any) -> ChatCompletionChunk:
+        if isinstance(chunk, ChatCompletionChunk):
+            return chunk
+        data = chunk if isinstance(chunk, dict) else chunk.model_dump(mode="json")
+        return ChatCompletionChunk.model_validate(data, context=WIRE)
+
+    if isinstance(chunks, AsyncIterable):
+        source: AsyncIterable[Any] = chunks
+
+        async def aconverted() -> AsyncIterator[ChatCompletionChunk]:
+            try:
+                async for chunk in source:
+                    yield convert(chunk)
+            finally:
+                close = getattr(source, "close", None) or getattr(source, "aclose", None)
+                if close is not None:
+                    result = close()
+                    if asyncio.iscoroutine(result):
+                        await result
+
+        return _from_async(aconverted)
+
+    sync_source: Iterable[Any] = chunks
+
+    def converted() -> Iterator[ChatCompletionChunk]:
+        try:
+            for chunk in sync_source:
+                yield convert(chunk)
+        finally:
+            close = getattr(sync_source, "close", None)
+            if close is not None:
+                close()
+
+    return _from_sync(converted)
 
 
 #: How much of an error body (non-2xx, or JSON instead of SSE) the sources read.

@@ -13,6 +13,7 @@ a pipeline or a tap in the middle of one::
 :class:`TerminalRenderer`  live ANSI rendering and a summary of the final Response
 :class:`LiveDisplay`       a notebook output redrawn as the Response builds
 :func:`fan_out`            one upstream subscription feeding several sinks
+:func:`afan_out`           the same, awaited: resolves to the final ``Response``
 :func:`timestamped`        tag events with their arrival time, for :func:`plot_timeline`
 =========================  ==================================================================
 
@@ -23,7 +24,7 @@ you plot.
 
 from __future__ import annotations
 
-from .fanout import fan_out
+from .fanout import afan_out, fan_out
 from .files import JSONLWriter, SSEWriter, jsonl_writer, sse_writer
 from .log import LoggingSink, logging_sink
 from .notebook import LiveDisplay, events_table
@@ -37,6 +38,7 @@ from .terminal import (
 from .timeline import TimedEvent, plot_timeline, timestamped
 
 __all__ = [
+    "afan_out",
     "JSONLWriter",
     "LiveDisplay",
     "LoggingSink",

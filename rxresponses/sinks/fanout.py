@@ -14,6 +14,8 @@ sinks subscribe before the first value arrives.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,7 +23,11 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
-__all__ = ["fan_out"]
+from ..operators._final import final_response
+from ..types.events import ResponseStreamEvent
+from ..types.response import Response
+
+__all__ = ["afan_out", "fan_out"]
 
 _T = TypeVar("_T")
 
@@ -50,3 +56,47 @@ def fan_out(
     if connection is not None:
         subscriptions.append(connection)
     return CompositeDisposable(*subscriptions)
+
+
+async def afan_out(
+    source: Observable[ResponseStreamEvent],
+    *sinks: abc.ObserverBase[ResponseStreamEvent] | Callable[[ResponseStreamEvent], Any],
+) -> Response:
+    """Feed every sink from one subscription of ``source`` and return the final ``Response``.
+
+    The async :func:`fan_out`: the sinks are subscribed, then the stream is connected on the
+    running loop, and the call resolves when the stream ends (to its ``Response``, whatever its
+    status; a pipeline error is raised). Cancelling the call disposes the stream, which closes
+    the upstream. Meant for async sources (``from_httpx_async``,
+    ``rxresponses.responses.create`` with an ``httpx.AsyncClient``): a sync source would run
+    inside ``connect()`` and hold the loop.
+    """
+    loop = asyncio.get_running_loop()
+    owner = threading.get_ident()
+    done: asyncio.Future[Response] = loop.create_future()
+
+    def settle(action: Callable[[], None]) -> None:
+        def run() -> None:
+            if not done.done():
+                action()
+
+        if threading.get_ident() == owner:
+            run()
+        else:
+            loop.call_soon_threadsafe(run)
+
+    connectable = source.pipe(ops.publish())
+    subscriptions = [connectable.subscribe(sink) for sink in sinks]
+    subscriptions.append(
+        connectable.pipe(final_response()).subscribe(
+            lambda response: settle(lambda: done.set_result(response)),
+            lambda error: settle(lambda: done.set_exception(error)),
+        )
+    )
+    connection = connectable.connect()
+    if connection is not None:
+        subscriptions.append(connection)
+    try:
+        return await done
+    finally:
+        CompositeDisposable(*subscriptions).dispose()
