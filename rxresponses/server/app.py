@@ -726,6 +726,7 @@ class _ResponsesCall(Response):
             created_at=self._created_at,
             redact=self._redact,
             start_immediately=start_immediately,
+            reasoning_events=self._config.reasoning_events,
         )
 
     async def _run(self, send: Send, outcome: _Outcome) -> None:
