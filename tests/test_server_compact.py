@@ -388,3 +388,22 @@ def test_the_sealer_round_trips_and_refuses_everything_else() -> None:
         assert sealer.open("rxc1." + base64.urlsafe_b64encode(changed).decode()) is None
     not_a_summary = sealer.seal({"text": "x"})
     assert sealer.open(not_a_summary) is None
+
+
+def test_the_secret_and_the_event_names_are_options_that_reach_the_workers() -> None:
+    from rxresponses.server.config import ConfigError
+
+    with pytest.raises(ConfigError, match="at least 16"):
+        ServerConfig(secret=Secret("short"))
+    with pytest.raises(ConfigError, match="open-responses"):
+        ServerConfig(reasoning_events="spec")  # type: ignore[arg-type]
+    config = ServerConfig(secret=Secret(SECRET), reasoning_events="open-responses")
+    env = config.to_env()
+    assert env["RXRESPONSES_SECRET"] == SECRET
+    assert env["RXRESPONSES_REASONING_EVENTS"] == "open-responses"
+    again = ServerConfig.from_env(env)
+    assert again.reasoning_events == "open-responses"
+    assert again.secret is not None
+    assert again.secret.reveal() == SECRET
+    assert SECRET not in repr(again)
+    assert "RXRESPONSES_SECRET" not in ServerConfig().to_env()
