@@ -407,3 +407,19 @@ def test_the_secret_and_the_event_names_are_options_that_reach_the_workers() -> 
     assert again.secret.reveal() == SECRET
     assert SECRET not in repr(again)
     assert "RXRESPONSES_SECRET" not in ServerConfig().to_env()
+
+
+def test_the_upstream_deadline_applies(tmp_path: Path) -> None:
+    stalling = _Stalling()
+    with LoopbackServer(stalling) as up:
+        config = _config(up, tmp_path, upstream_deadline=1.0)
+        with BackgroundServer(create_app(config)) as running:
+            started = time.monotonic()
+            answer = httpx.post(
+                running.url + "/v1/responses/compact",
+                json={"model": "m", "input": "Hello"},
+                timeout=20,
+            )
+            assert _error(answer, 502)["code"] == "compaction_failed"
+            assert time.monotonic() - started < 10
+            assert wait_until(lambda: len(stalling.closed) == 1, 5)
