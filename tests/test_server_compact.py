@@ -423,3 +423,30 @@ def test_the_upstream_deadline_applies(tmp_path: Path) -> None:
             assert _error(answer, 502)["code"] == "compaction_failed"
             assert time.monotonic() - started < 10
             assert wait_until(lambda: len(stalling.closed) == 1, 5)
+
+
+def test_instructions_reach_the_summary_and_a_stateless_server_compacts_too(
+    upstream: LoopbackServer,
+) -> None:
+    config = ServerConfig(upstream=upstream.url + "/v1", secret=Secret(SECRET))  # store: none
+    with BackgroundServer(create_app(config)) as running:
+        since = len(upstream.requests)
+        compacted = _sdk(running).responses.compact(
+            model="m", input="Plan a trip.", instructions="Keep every date."
+        )
+        [chat] = _sent(upstream, since)
+        assert chat["messages"][0]["content"] == COMPACTION_PROMPT + "\n\nKeep every date."
+        window = [*_output_dicts(compacted), {"role": "user", "content": "Go on."}]
+        since = len(upstream.requests)
+        _sdk(running).responses.create(model="m", input=window, store=False)  # type: ignore[arg-type]
+        [chat] = _sent(upstream, since)
+        assert chat["messages"][-2:] == [
+            {"role": "user", "content": SUMMARY_PREFIX + SUMMARY},
+            {"role": "user", "content": "Go on."},
+        ]
+        answer = httpx.post(
+            running.url + "/v1/responses/compact",
+            json={"model": "m", "previous_response_id": "resp_1"},
+        )
+        error = _error(answer, 400)
+        assert (error["param"], error["code"]) == ("previous_response_id", "unsupported_parameter")
