@@ -19,7 +19,7 @@ from . import operators as rxo
 from .operators._core import random_ids
 from .operators._fused import fused_chat_sse_to_responses
 from .sse import DEFAULT_MAX_LINE_BYTES
-from .types.aliases import IdFactory
+from .types.aliases import IdFactory, ReasoningEventNames
 from .types.chat import ChatCompletionChunk
 from .types.events import ResponseStreamEvent
 
@@ -41,6 +41,7 @@ def chat_to_responses(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
     """Chat chunks -> typed Responses events, ending in exactly one terminal event.
 
@@ -59,6 +60,7 @@ def chat_to_responses(
         think_tags=think_tags,
         reasoning_as_summary=reasoning_as_summary,
         ids=ids,
+        reasoning_events=reasoning_events,
     )
 
 
@@ -72,6 +74,7 @@ def chat_to_responses_composed(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
     """:func:`chat_to_responses` spelled out as the composition of the public operators.
 
@@ -80,11 +83,16 @@ def chat_to_responses_composed(
     """
     return reactivex.compose(
         rxo.split_by_item(choice_index=choice_index, think_tags=think_tags, ids=ids),
-        rxo.collect_reasoning(as_summary=reasoning_as_summary),
+        rxo.collect_reasoning(as_summary=reasoning_as_summary, event_names=reasoning_events),
         rxo.accumulate_text(),
         rxo.join_tool_args(),
         rxo.assemble(
-            response_id=response_id, model=model, created_at=created_at, echo=echo, ids=ids
+            response_id=response_id,
+            model=model,
+            created_at=created_at,
+            echo=echo,
+            ids=ids,
+            reasoning_events=reasoning_events,
         ),
     )
 
@@ -100,6 +108,7 @@ def chat_sse_to_responses(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[bytes]], Observable[ResponseStreamEvent]]:
     """Chat Completions SSE bytes -> typed Responses events (``decode_sse`` + ``parse_chunks``
     + :func:`chat_to_responses`, whose arguments are the others; ``max_line_bytes`` goes to
@@ -107,7 +116,9 @@ def chat_sse_to_responses(
 
     Produces the same events as that composition, run in one subscription that also reads the
     common chunk shapes without validating a ``ChatCompletionChunk`` (see
-    :mod:`rxresponses.operators._fused`).
+    :mod:`rxresponses.operators._fused`). ``reasoning_events="open-responses"`` names the raw
+    reasoning text events ``response.reasoning.delta`` / ``.done`` (the Open Responses
+    specification's names) instead of OpenAI's ``response.reasoning_text.delta`` / ``.done``.
     """
     return fused_chat_sse_to_responses(
         max_line_bytes=max_line_bytes,
@@ -119,6 +130,7 @@ def chat_sse_to_responses(
         think_tags=think_tags,
         reasoning_as_summary=reasoning_as_summary,
         ids=ids,
+        reasoning_events=reasoning_events,
     )
 
 

@@ -34,6 +34,7 @@ from reactivex import Observable
 
 from . import operators as rxo
 from .operators._core import stage_operator
+from .types.aliases import ReasoningEventNames
 from .types.events import (
     ResponseCustomToolCallInputDeltaEvent,
     ResponseCustomToolCallInputDoneEvent,
@@ -1444,6 +1445,7 @@ def translation_pipeline(
     created_at: int,
     redact: Callable[[str], str] | None = None,
     start_immediately: bool = False,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[bytes]], Observable[ResponseStreamEvent]]:
     """Chat SSE bytes -> Responses events for one translated request (the server's pipeline).
 
@@ -1458,13 +1460,18 @@ def translation_pipeline(
         redact: Masks secrets in the stream's error message (see :func:`redact_errors`).
         start_immediately: ``response.created`` and ``response.in_progress`` on subscribe, before
             the upstream answers (see :func:`rxresponses.operators.assemble`).
+        reasoning_events: ``"open-responses"`` names the raw reasoning text events
+            ``response.reasoning.delta`` / ``.done`` (see
+            :func:`rxresponses.operators.collect_reasoning`).
     """
     stages: list[Callable[[Observable[Any]], Observable[Any]]] = [
         rxo.decode_sse(),
         rxo.parse_chunks(),
         rxo.split_by_item(),
         *([redact_errors(redact)] if redact is not None else []),
-        rxo.collect_reasoning(as_summary=translation.reasoning_as_summary),
+        rxo.collect_reasoning(
+            as_summary=translation.reasoning_as_summary, event_names=reasoning_events
+        ),
         rxo.accumulate_text(),
         rxo.join_tool_args(),
     ]
@@ -1477,6 +1484,7 @@ def translation_pipeline(
             created_at=created_at,
             echo=translation.response_fields or translation.echo,
             start_immediately=start_immediately,
+            reasoning_events=reasoning_events,
         )
     )
     return reactivex.compose(*stages)

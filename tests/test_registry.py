@@ -31,6 +31,7 @@ DELTAS = {
     "response.output_text.delta",
     "response.refusal.delta",
     "response.reasoning_text.delta",
+    "response.reasoning.delta",  # the Open Responses name of the same event
     "response.reasoning_summary_text.delta",
     "response.function_call_arguments.delta",
     "response.custom_tool_call_input.delta",

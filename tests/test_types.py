@@ -151,6 +151,9 @@ CATALOGUE = {
     "response.reasoning_summary_text.done",
     "response.reasoning_text.delta",
     "response.reasoning_text.done",
+    # section 9: the Open Responses specification's names of the two events above
+    "response.reasoning.delta",
+    "response.reasoning.done",
     # 2.6 hosted tools and others
     "response.web_search_call.in_progress",
     "response.web_search_call.searching",
@@ -193,6 +196,8 @@ CATALOGUE = {
 #: Event types that are on the wire but in no union of openai 3.54.0.
 NOT_IN_SDK = {
     "keepalive",
+    "response.reasoning.delta",  # Open Responses names, not OpenAI's
+    "response.reasoning.done",
     "response.apply_patch_call_operation_diff.delta",
     "response.apply_patch_call_operation_diff.done",
 }

@@ -22,7 +22,7 @@ from typing import Any
 from reactivex import Observable
 
 from ..sse import DEFAULT_MAX_LINE_BYTES, SSEMessage, encode_sse
-from ..types.aliases import IdFactory, SignalOrEvent
+from ..types.aliases import IdFactory, ReasoningEventNames, SignalOrEvent
 from ..types.chat import ChatCompletionChunk
 from ..types.events import ResponseStreamEvent
 from ..types.response import Response
@@ -133,7 +133,7 @@ def split_by_item(
 
 
 def collect_reasoning(
-    *, as_summary: bool = False
+    *, as_summary: bool = False, event_names: ReasoningEventNames = "openai"
 ) -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
     """Turn ``reasoning`` signals into a reasoning item's events; pass everything else through.
 
@@ -146,10 +146,15 @@ def collect_reasoning(
     Args:
         as_summary: Emit the text as reasoning *summary* part 0 instead of ``reasoning_text``
             content (for clients, like the Codex CLI, that display summaries).
+        event_names: ``"openai"`` (default): the raw text events are
+            ``response.reasoning_text.delta`` / ``.done``, as OpenAI sends them;
+            ``"open-responses"``: ``response.reasoning.delta`` / ``.done``, the names of the Open
+            Responses specification's streaming schema, for clients that follow it. Either is
+            parsed and folded (:func:`parse_events`, :func:`final_response`).
     """
     from ._collect_reasoning import collect_reasoning as _impl
 
-    return _impl(as_summary=as_summary)
+    return _impl(as_summary=as_summary, event_names=event_names)
 
 
 def accumulate_text() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
@@ -227,6 +232,7 @@ def assemble(
     echo: Mapping[str, Any] | None = None,
     ids: IdFactory = random_ids,
     start_immediately: bool = False,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[SignalOrEvent]], Observable[ResponseStreamEvent]]:
     """Add the response lifecycle, sequence numbers and the terminal event.
 
@@ -254,6 +260,9 @@ def assemble(
         start_immediately: Emit ``response.created`` and ``response.in_progress`` on subscribe,
             before the first upstream event (a server that must answer at once). Pass ``model``
             and ``created_at`` with it: the upstream's values arrive too late to be reported.
+        reasoning_events: The name of the reasoning text ``.done`` event sent when a stream
+            ends with a reasoning part still open (see :func:`collect_reasoning`'s
+            ``event_names``; pass the same value to both).
     """
     from ._assemble import assemble as _impl
 
@@ -264,6 +273,7 @@ def assemble(
         echo=echo,
         ids=ids,
         start_immediately=start_immediately,
+        reasoning_events=reasoning_events,
     )
 
 

@@ -35,7 +35,7 @@ from reactivex import Observable
 from ..errors import PipelineError, RxResponsesError
 from ..types._compat import set_field
 from ..types._compat import shallow_copy as _shallow
-from ..types.aliases import IdFactory
+from ..types.aliases import IdFactory, ReasoningEventNames
 from ..types.events import (
     ResponseCompletedEvent,
     ResponseContentPartDoneEvent,
@@ -46,6 +46,7 @@ from ..types.events import (
     ResponseIncompleteEvent,
     ResponseInProgressEvent,
     ResponseOutputItemDoneEvent,
+    ResponseReasoningDoneEvent,
     ResponseReasoningSummaryPartDoneEvent,
     ResponseReasoningSummaryTextDoneEvent,
     ResponseReasoningTextDoneEvent,
@@ -129,6 +130,8 @@ class Assembler:
         owns_input: Every event reaching :meth:`handle` was built for this assembler and seen by
             nobody else, so it may be numbered in place (the fused pipeline); by default each is
             copied before it is numbered.
+        reasoning_events: The name of the reasoning text ``.done`` event it sends when it closes
+            a part a stage left open (``"open-responses"``: ``response.reasoning.done``).
     """
 
     name = "assemble()"
@@ -143,8 +146,14 @@ class Assembler:
         ids: IdFactory = random_ids,
         owns_input: bool = False,
         start_immediately: bool = False,
+        reasoning_events: ReasoningEventNames = "openai",
     ) -> None:
         self._owns_input = owns_input
+        self._reasoning_done: type[ResponseReasoningTextDoneEvent | ResponseReasoningDoneEvent] = (
+            ResponseReasoningDoneEvent
+            if reasoning_events == "open-responses"
+            else ResponseReasoningTextDoneEvent
+        )
         self._start_immediately = start_immediately
         self._response_id = response_id or ids("resp")
         self._model = model
@@ -360,7 +369,7 @@ class Assembler:
                 elif kind == "refusal":
                     done = ResponseRefusalDoneEvent(**ids, content_index=sub, refusal=part.refusal)
                 else:
-                    done = ResponseReasoningTextDoneEvent(**ids, content_index=sub, text=part.text)
+                    done = self._reasoning_done(**ids, content_index=sub, text=part.text)
                 out.append(self._emit(done))
             out.append(
                 self._emit(
@@ -475,6 +484,7 @@ def assemble(
     echo: Mapping[str, Any] | None = None,
     ids: IdFactory = random_ids,
     start_immediately: bool = False,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[Any]], Observable[Any]]:
     """Implementation of :func:`rxresponses.operators.assemble`."""
     check_echo(echo)  # invalid echoed fields raise now, not mid-stream
@@ -486,5 +496,6 @@ def assemble(
             echo=echo,
             ids=ids,
             start_immediately=start_immediately,
+            reasoning_events=reasoning_events,
         )
     )

@@ -9,6 +9,10 @@ Two shapes, chosen with ``as_summary``:
 * ``True``: the same text as reasoning *summary* part 0 (``reasoning_summary_part.added`` ->
   ``reasoning_summary_text.delta``* -> ``.done`` -> ``reasoning_summary_part.done``), for clients
   such as the Codex CLI that show summaries and hide raw reasoning.
+
+The raw text events are named as OpenAI names them (``response.reasoning_text.delta`` /
+``.done``) unless ``event_names="open-responses"`` asks for the Open Responses specification's
+``response.reasoning.delta`` / ``.done``; the choice is made once, when the stage is built.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from typing import Any
 from reactivex import Observable
 
 from ..types._base import WireModel
+from ..types.aliases import ReasoningEventNames
 from ..types.events import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
+    ResponseReasoningDeltaEvent,
+    ResponseReasoningDoneEvent,
     ResponseReasoningSummaryPartAddedEvent,
     ResponseReasoningSummaryPartDoneEvent,
     ResponseReasoningSummaryTextDeltaEvent,
@@ -43,7 +50,9 @@ __all__ = ["ReasoningStage", "collect_reasoning"]
 class _Reasoning:
     __slots__ = ("delta", "fragments", "output_index")
 
-    def __init__(self, item_id: str, output_index: int, *, as_summary: bool) -> None:
+    def __init__(
+        self, item_id: str, output_index: int, *, as_summary: bool, spec_names: bool = False
+    ) -> None:
         self.output_index = output_index
         self.fragments = Fragments()
         event: type[WireModel]
@@ -58,9 +67,9 @@ class _Reasoning:
                 "delta": "",
             }
         else:
-            event = ResponseReasoningTextDeltaEvent
+            event = ResponseReasoningDeltaEvent if spec_names else ResponseReasoningTextDeltaEvent
             fields = {
-                "type": "response.reasoning_text.delta",
+                "type": event.model_fields["type"].default,
                 "sequence_number": 0,
                 "item_id": item_id,
                 "output_index": output_index,
@@ -79,8 +88,18 @@ class ReasoningStage:
     handles = frozenset({ReasoningDelta, ItemStarted, ItemFinished})
     name = "collect_reasoning()"
 
-    def __init__(self, *, as_summary: bool = False) -> None:
+    def __init__(
+        self, *, as_summary: bool = False, event_names: ReasoningEventNames = "openai"
+    ) -> None:
+        if event_names not in ("openai", "open-responses"):
+            raise ValueError(
+                f"event_names must be 'openai' or 'open-responses', not {event_names!r}"
+            )
         self._summary = as_summary
+        self._spec_names = event_names == "open-responses"
+        self._done: type[ResponseReasoningTextDoneEvent] | type[ResponseReasoningDoneEvent] = (
+            ResponseReasoningDoneEvent if self._spec_names else ResponseReasoningTextDoneEvent
+        )
         self._items: dict[str, _Reasoning] = {}
 
     def handle(self, value: Any) -> list[Any] | None:
@@ -111,7 +130,10 @@ class ReasoningStage:
             return out
         if isinstance(value, ItemStarted) and value.kind == "reasoning":
             self._items[value.item_id] = _Reasoning(
-                value.item_id, value.output_index, as_summary=self._summary
+                value.item_id,
+                value.output_index,
+                as_summary=self._summary,
+                spec_names=self._spec_names,
             )
             added = ResponseReasoningItem.build(
                 id=value.item_id, summary=[], content=[], status="in_progress"
@@ -165,7 +187,7 @@ class ReasoningStage:
             else:
                 content.append(ReasoningContent.build(text=text))
                 out.append(
-                    ResponseReasoningTextDoneEvent.build(
+                    self._done.build(
                         item_id=value.item_id, output_index=oi, content_index=0, text=text
                     )
                 )
@@ -184,6 +206,9 @@ class ReasoningStage:
         return out
 
 
-def collect_reasoning(*, as_summary: bool = False) -> Callable[[Observable[Any]], Observable[Any]]:
+def collect_reasoning(
+    *, as_summary: bool = False, event_names: ReasoningEventNames = "openai"
+) -> Callable[[Observable[Any]], Observable[Any]]:
     """Implementation of :func:`rxresponses.operators.collect_reasoning`."""
-    return stage_operator(lambda: ReasoningStage(as_summary=as_summary))
+    ReasoningStage(as_summary=as_summary, event_names=event_names)  # a bad name fails now
+    return stage_operator(lambda: ReasoningStage(as_summary=as_summary, event_names=event_names))

@@ -35,7 +35,7 @@ from reactivex import Observable, abc
 
 from ..errors import ChunkDecodeError, PipelineError, StageError
 from ..sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder, SSEMessage
-from ..types.aliases import IdFactory
+from ..types.aliases import IdFactory, ReasoningEventNames
 from ..types.chat import ChatCompletionChunk, FastChunkReader, FastDelta, parse_chunk
 from ..types.signals import (
     ItemFinished,
@@ -74,10 +74,13 @@ class _Run:
             echo=o["echo"],
             ids=o["ids"],
             owns_input=True,  # the item stages built every event it gets, for it alone
+            reasoning_events=o["reasoning_events"],
         )
         self.observer = observer
         self.split_done = False
-        self.reasoning = ReasoningStage(as_summary=o["reasoning_as_summary"])
+        self.reasoning = ReasoningStage(
+            as_summary=o["reasoning_as_summary"], event_names=o["reasoning_events"]
+        )
         self.text = TextStage()
         self.tools = ToolCallStage()
         reasoning, text, tools = self.reasoning.handle, self.text.handle, self.tools.handle
@@ -256,6 +259,7 @@ def _options(
     think_tags: bool,
     reasoning_as_summary: bool,
     ids: IdFactory,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> dict[str, Any]:
     check_echo(echo)  # invalid echoed fields raise now, not mid-stream
     return {
@@ -267,6 +271,7 @@ def _options(
         "think_tags": think_tags,
         "reasoning_as_summary": reasoning_as_summary,
         "ids": ids,
+        "reasoning_events": reasoning_events,
     }
 
 
@@ -397,10 +402,20 @@ def fused_chat_sse_to_responses(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[bytes]], Observable[Any]]:
     """``decode_sse() | parse_chunks() | chat_to_responses()`` as one stage of the driver (see
     the module docstring and :class:`ChatSSEStage`)."""
     options = _options(
-        response_id, model, created_at, echo, choice_index, think_tags, reasoning_as_summary, ids
+        response_id,
+        model,
+        created_at,
+        echo,
+        choice_index,
+        think_tags,
+        reasoning_as_summary,
+        ids,
+        reasoning_events,
     )
+    ReasoningStage(event_names=reasoning_events)  # a bad name fails now
     return stage_operator(lambda: ChatSSEStage(max_line_bytes, options))

@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import logging.config
 import os
+import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,9 @@ from .config import (
     DEFAULT_STORE_RETENTION_DAYS,
     DEFAULT_STORE_URL,
     DEFAULT_UPSTREAM_DEADLINE,
+    ENV_PREFIX,
     ConfigError,
+    Secret,
     ServerConfig,
 )
 
@@ -117,6 +120,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="max_tokens",
         help="Chat field that carries max_output_tokens (default: max_tokens, which every "
         "Chat server accepts; OpenAI reasoning models need max_completion_tokens)",
+    )
+    parser.add_argument(
+        "--reasoning-events",
+        choices=("openai", "open-responses"),
+        default="openai",
+        help="names of the raw reasoning text events: openai (response.reasoning_text.delta/.done, "
+        "what OpenAI sends) or open-responses (response.reasoning.delta/.done, the Open Responses "
+        "specification's names) (default: openai)",
+    )
+    parser.add_argument(
+        "--secret",
+        default=None,
+        metavar="TEXT",
+        help="key of the compaction items of /v1/responses/compact (at least 16 characters; env "
+        "RXRESPONSES_SECRET); default: a random key made at start, so items stay readable until "
+        "the server restarts",
     )
     parser.add_argument(
         "--upstream-timeout",
@@ -255,7 +274,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         bus=args.bus or None,
         store_retention_days=args.store_retention_days,
         store_max_bytes=args.store_max_bytes,
+        reasoning_events=args.reasoning_events,
+        secret=_secret(args.secret),
     )
+
+
+def _secret(value: str | None) -> Secret | None:
+    """``--secret``, else ``$RXRESPONSES_SECRET``, else ``None``."""
+    value = value or os.environ.get(ENV_PREFIX + "SECRET", "").strip() or None
+    return Secret(value) if value else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -291,6 +318,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     os.environ.update(config.to_env())
+    if config.secret is None:
+        # One random key for every worker of this server (so any worker reads the compaction
+        # items another made); items made before a restart can no longer be read.
+        os.environ[ENV_PREFIX + "SECRET"] = secrets.token_urlsafe(32)
     os.environ["RXRESPONSES_WORKERS"] = str(args.workers)  # one worker: recovery at startup
     log_config = _log_config(args.log_level)
     logging.config.dictConfig(log_config)

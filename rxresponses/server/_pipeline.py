@@ -22,6 +22,7 @@ from ..translate import (
     restore_tool_names,
     translation_pipeline,
 )
+from ..types.aliases import ReasoningEventNames
 from ..types.events import ResponseStreamEvent
 from ._request import Translation
 
@@ -41,6 +42,7 @@ def server_pipeline(
     created_at: int,
     redact: Callable[[str], str] | None = None,
     start_immediately: bool = False,
+    reasoning_events: ReasoningEventNames = "openai",
 ) -> Callable[[Observable[bytes]], Observable[ResponseStreamEvent]]:
     """Chat SSE bytes -> Responses events for one request (see
     :func:`rxresponses.translate.translation_pipeline`, the same pipeline the client uses)."""
@@ -50,4 +52,5 @@ def server_pipeline(
         created_at=created_at,
         redact=redact,
         start_immediately=start_immediately,
+        reasoning_events=reasoning_events,
     )

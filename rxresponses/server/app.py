@@ -10,6 +10,9 @@ Routes (all under ``/v1``, like the OpenAI API, plus a health check):
   model lists itself).
 * ``GET|DELETE /v1/responses/{id}``, ``POST .../cancel``, ``GET .../input_items``: the stored
   responses (:mod:`._stored`; with ``config.store`` unset: 404, nothing is stored).
+* ``POST /v1/responses/compact``: the conversation window compacted into its user messages and
+  one sealed ``compaction`` item (:mod:`._compact`); such items in a later ``input`` are opened
+  and their summary takes the place of the history they replaced.
 * ``GET /health``: ``{"status": "ok"}`` for load balancers.
 
 With a store (``config.store``), responses are kept there with their input items and event
@@ -63,6 +66,8 @@ from ..store import EventLogWriter, StoreError, terminal_event_for
 from ..types._base import to_json
 from ..types.registry import LIFECYCLE_TYPES, TERMINAL_TYPES
 from ..types.response import Response as ResponseModel
+from ._compact import CompactionSealer, expand_compactions
+from ._compact import compact as _compact
 from ._pipeline import server_pipeline
 from ._request import (
     RequestError,
@@ -113,6 +118,7 @@ class _State:
         self.streams = _Slots(config.max_concurrent_streams)
         self.model_calls = _Slots(MODELS_HEADROOM)
         self.stored = Stored(config) if config.store is not None else None
+        self.sealer = CompactionSealer(config.secret)
 
     def authorization(self, request: Request) -> str | None:
         """The ``Authorization`` value sent upstream: the configured key, else the client's."""
@@ -171,6 +177,26 @@ def create_app(
                 headers={"connection": "close"},
             )
 
+    async def compact(request: Request) -> Response:
+        if not state.streams.take():
+            return state.streams.refused("responses")
+        try:
+            raw = await _read_limited_body(request, config)
+            if isinstance(raw, Response):
+                return raw
+            return await _compact(
+                request,
+                raw,
+                config=config,
+                upstream=state.upstream,
+                stored=state.stored,
+                sealer=state.sealer,
+                authorization=state.authorization(request),
+                redact=state.redactor(request),
+            )
+        finally:
+            state.streams.give_back()
+
     async def models(request: Request) -> Response:
         if not state.model_calls.take():
             return state.model_calls.refused("model requests")
@@ -199,6 +225,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/v1/responses", responses, methods=["POST"]),
+            Route("/v1/responses/compact", compact, methods=["POST"]),
             Route("/v1/responses/{response_id}", one_response, methods=["GET", "DELETE"]),
             Route("/v1/responses/{response_id}/{action}", response_action, methods=["GET", "POST"]),
             Route("/v1/models", models, methods=["GET"]),
@@ -328,6 +355,30 @@ async def _read_body(request: Request, limit: int, timeout: float = math.inf) ->
     return bytes(data)
 
 
+async def _read_limited_body(request: Request, config: ServerConfig) -> bytes | Response:
+    """The body within ``max_body_bytes`` and ``client_body_timeout``, or the answer to give
+    (413, 408, 415, 499)."""
+    try:
+        return await _read_body(request, config.max_body_bytes, config.client_body_timeout)
+    except _BodyTooLargeError:
+        return _error(
+            413,
+            f"Request body too large: the limit is {config.max_body_bytes} bytes.",
+            code="request_too_large",
+        )
+    except _BodyTimeoutError:
+        return _error(
+            408,
+            f"The request body did not arrive within {config.client_body_timeout:g} s.",
+            code="request_timeout",
+            headers={"connection": "close"},
+        )
+    except RequestError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    except ClientDisconnect:
+        return Response(status_code=499)
+
+
 async def _responses(state: _State, request: Request) -> Response:
     config = state.config
     response_id = f"resp_{secrets.token_hex(12)}"
@@ -360,13 +411,15 @@ async def _responses(state: _State, request: Request) -> Response:
                 return not_found(
                     previous, param="previous_response_id", code="previous_response_not_found"
                 )
+        # Compaction items open here, for the upstream only: the store keeps them sealed.
+        sent, window = expand_compactions(body, history or (), state.sealer)
         translate = functools.partial(
             translate_request,
-            body,
+            sent,
             system_role=config.system_role,
             max_tokens_field=config.max_tokens_field,
             stateful=stored is not None,
-            history=history or (),
+            history=window,
         )
         translation = await anyio.to_thread.run_sync(translate) if large else translate()
     except RequestError as exc:
@@ -726,6 +779,7 @@ class _ResponsesCall(Response):
             created_at=self._created_at,
             redact=self._redact,
             start_immediately=start_immediately,
+            reasoning_events=self._config.reasoning_events,
         )
 
     async def _run(self, send: Send, outcome: _Outcome) -> None:

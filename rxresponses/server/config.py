@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
@@ -48,11 +48,14 @@ DEFAULT_STORE_RETENTION_DAYS: Final = 30.0
 #: Default cap on the stored data: 2 GiB (about 20,000 answers of 500 tokens with their event logs),
 #: so a server open to many clients cannot fill its disk; new stored requests get 503 beyond.
 DEFAULT_STORE_MAX_BYTES: Final = 2 * 1024 * 1024 * 1024
+#: Shortest ``--secret`` accepted (a short secret is guessable: the items would be forgeable).
+MIN_SECRET_CHARS: Final = 16
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
 SystemRole = Literal["system", "developer"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+ReasoningEvents = Literal["openai", "open-responses"]
 
 
 class ConfigError(ValueError):
@@ -127,6 +130,14 @@ class ServerConfig:
         store_retention_days: Days a stored response is kept (0: until deleted).
         store_max_bytes: Most bytes of stored data (0: no cap); beyond, new stored requests get
             503 until old responses expire or are deleted.
+        reasoning_events: The names of the raw reasoning text events: ``"openai"``
+            (``response.reasoning_text.delta`` / ``.done``, what OpenAI sends and its SDKs type)
+            or ``"open-responses"`` (``response.reasoning.delta`` / ``.done``, the names of the
+            Open Responses specification's streaming schema).
+        secret: The key that seals the ``compaction`` items of ``/v1/responses/compact``
+            (AES-256-GCM, derived from this text with HKDF-SHA256). ``None``: a random key per
+            process (``rxresponses serve`` makes one at start and shares it with its workers):
+            items stay readable until the server restarts.
     """
 
     upstream: str | None = None
@@ -148,6 +159,8 @@ class ServerConfig:
     bus: str | None = None
     store_retention_days: float = DEFAULT_STORE_RETENTION_DAYS
     store_max_bytes: int = DEFAULT_STORE_MAX_BYTES
+    reasoning_events: ReasoningEvents = "openai"
+    secret: Secret | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -192,6 +205,16 @@ class ServerConfig:
         if self.system_role not in ("system", "developer"):
             raise ConfigError(
                 f"system_role must be 'system' or 'developer', not {self.system_role!r}"
+            )
+        if self.reasoning_events not in ("openai", "open-responses"):
+            raise ConfigError(
+                "reasoning_events must be 'openai' or 'open-responses', "
+                f"not {self.reasoning_events!r}"
+            )
+        if self.secret is not None and len(self.secret.reveal()) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"--secret must be at least {MIN_SECRET_CHARS} characters (e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
             )
         if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError(
@@ -258,6 +281,8 @@ class ServerConfig:
             f"{ENV_PREFIX}BUS": self.bus or "",
             f"{ENV_PREFIX}STORE_RETENTION_DAYS": repr(self.store_retention_days),
             f"{ENV_PREFIX}STORE_MAX_BYTES": str(self.store_max_bytes),
+            f"{ENV_PREFIX}REASONING_EVENTS": self.reasoning_events,
+            **({f"{ENV_PREFIX}SECRET": self.secret.reveal()} if self.secret is not None else {}),
         }
 
     @classmethod
@@ -273,7 +298,8 @@ class ServerConfig:
         ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT``,
         ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds), ``RXRESPONSES_STORE`` (a URL or
         ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
-        ``RXRESPONSES_STORE_MAX_BYTES``.
+        ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_REASONING_EVENTS``,
+        ``RXRESPONSES_SECRET``.
         """
         env = os.environ if environ is None else environ
 
@@ -313,6 +339,10 @@ class ServerConfig:
             kwargs["store"] = None if store.lower() == "none" else store
         if (bus := get("BUS")) is not None:
             kwargs["bus"] = bus
+        if (names := get("REASONING_EVENTS")) is not None:
+            kwargs["reasoning_events"] = names
+        if (secret := get("SECRET")) is not None:
+            kwargs["secret"] = Secret(secret)
         limits: tuple[tuple[str, type[int] | type[float]], ...] = (
             ("store_retention_days", float),
             ("store_max_bytes", int),

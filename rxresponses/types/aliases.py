@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from .events import ResponseStreamEvent
 from .signals import Signal
 
-__all__ = ["IdFactory", "SignalOrEvent"]
+__all__ = ["IdFactory", "ReasoningEventNames", "SignalOrEvent"]
 
 #: Makes an id from a prefix (``msg``, ``rs``, ``fc``, ``call``, ``resp``).
 IdFactory: TypeAlias = Callable[[str], str]
@@ -20,3 +20,9 @@ IdFactory: TypeAlias = Callable[[str], str]
 #: :func:`~rxresponses.operators.assemble`: item signals, and the events the item operators made
 #: of them.
 SignalOrEvent: TypeAlias = Signal | ResponseStreamEvent
+
+#: The names written for raw reasoning text events: ``"openai"`` (``response.reasoning_text.delta``
+#: / ``.done``, what OpenAI and its SDKs send) or ``"open-responses"`` (``response.reasoning.delta``
+#: / ``.done``, the names the Open Responses specification's streaming schema used). Both are
+#: always read.
+ReasoningEventNames: TypeAlias = Literal["openai", "open-responses"]

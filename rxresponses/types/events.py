@@ -103,6 +103,8 @@ __all__ = [
     "ResponseReasoningSummaryPartDoneEvent",
     "ResponseReasoningSummaryTextDeltaEvent",
     "ResponseReasoningSummaryTextDoneEvent",
+    "ResponseReasoningDeltaEvent",
+    "ResponseReasoningDoneEvent",
     "ResponseReasoningTextDeltaEvent",
     "ResponseReasoningTextDoneEvent",
     "ResponseRefusalDeltaEvent",
@@ -605,6 +607,39 @@ class ResponseReasoningTextDoneEvent(WireModel):
     text: str
 
 
+class ResponseReasoningDeltaEvent(WireModel):
+    """``response.reasoning.delta``: the Open Responses specification's name for
+    :class:`ResponseReasoningTextDeltaEvent` (same fields, same role in the fold).
+
+    Parsed from any stream; written only when asked for (``reasoning_events="open-responses"``).
+    """
+
+    type: Literal["response.reasoning.delta"] = "response.reasoning.delta"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "delta", "content", "content_index", "delta", "reasoning_text"
+    )
+    sequence_number: int = 0
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+
+
+class ResponseReasoningDoneEvent(WireModel):
+    """``response.reasoning.done``: the Open Responses specification's name for
+    :class:`ResponseReasoningTextDoneEvent` (same fields, same role in the fold)."""
+
+    type: Literal["response.reasoning.done"] = "response.reasoning.done"
+    event_kind: ClassVar[EventKind] = EventKind(
+        "done", "content", "content_index", "text", "reasoning_text"
+    )
+    sequence_number: int = 0
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+
+
 class ResponseWebSearchCallInProgressEvent(WireModel):
     """``response.web_search_call.in_progress``: A web search call started."""
 
@@ -1076,6 +1111,8 @@ ResponseStreamEvent = Annotated[
     | Annotated[ResponseReasoningSummaryTextDoneEvent, Tag("response.reasoning_summary_text.done")]
     | Annotated[ResponseReasoningTextDeltaEvent, Tag("response.reasoning_text.delta")]
     | Annotated[ResponseReasoningTextDoneEvent, Tag("response.reasoning_text.done")]
+    | Annotated[ResponseReasoningDeltaEvent, Tag("response.reasoning.delta")]
+    | Annotated[ResponseReasoningDoneEvent, Tag("response.reasoning.done")]
     | Annotated[ResponseWebSearchCallInProgressEvent, Tag("response.web_search_call.in_progress")]
     | Annotated[ResponseWebSearchCallSearchingEvent, Tag("response.web_search_call.searching")]
     | Annotated[ResponseWebSearchCallCompletedEvent, Tag("response.web_search_call.completed")]
