@@ -509,6 +509,24 @@ def test_usage_total_missing_is_computed() -> None:
     assert _usage(signals)["total_tokens"] == 7
 
 
+def test_usage_xai_reasoning_beside_completion_is_counted_in_output() -> None:
+    # xAI: total = prompt + completion + reasoning (12 + 2 + 340 = 354)
+    xai = {
+        "prompt_tokens": 12,
+        "completion_tokens": 2,
+        "total_tokens": 354,
+        "completion_tokens_details": {"reasoning_tokens": 340},
+    }
+    signals = split([chunk({"content": "x"}), chunk({}, "stop"), usage_chunk(xai)])
+    assert _usage(signals) == {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": 342,
+        "output_tokens_details": {"reasoning_tokens": 340},
+        "total_tokens": 354,
+    }
+
+
 def test_no_usage() -> None:
     assert _usage(split([chunk({"content": "x"}), chunk({}, "stop")])) is None
 

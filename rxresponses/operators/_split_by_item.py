@@ -24,7 +24,12 @@ Decisions (each documented in the README's "Mapping" section):
   ``error`` in a chunk, an upstream error or undecodable data -> failed; the upstream ending with no
   ``finish_reason`` -> failed (``server_error``, "ended before a finish_reason"). Items open at
   that moment close with status ``incomplete``; text that arrived is kept.
-* **Usage** is the last non-null ``usage`` (or ``x_groq.usage``) seen anywhere in the stream.
+* **Usage** is the last non-null ``usage`` (or ``x_groq.usage``) seen anywhere in the stream,
+  mapped as the Responses API counts it: ``output_tokens`` includes the reasoning tokens. Most
+  providers already count them in ``completion_tokens``; xAI counts them beside it, which its
+  own numbers show (``prompt + completion + reasoning == total`` while ``prompt + completion !=
+  total``): then ``output_tokens = completion + reasoning``, so ``input + output == total``.
+  Numbers that do not show that gap are kept as given.
 * **The stream starts** (:class:`StreamStarted`, with the model and creation time) at the first
   chunk that has a ``model`` or ``choices``: Azure's leading prompt-filter chunk (empty ``id``,
   ``model`` and ``created``, no choices) does not blank them.
@@ -621,6 +626,7 @@ def _map_logprobs(entries: list[Any]) -> list[dict[str, Any]]:
 
 
 def _map_usage(usage: Any) -> ResponseUsage:
+    """Chat ``usage`` -> :class:`ResponseUsage` (see "Usage" in the module docstring)."""
     prompt_details = usage.prompt_tokens_details or {}
     completion_details = usage.completion_tokens_details or {}
     extra = usage.model_extra or {}
@@ -632,15 +638,24 @@ def _map_usage(usage: Any) -> ResponseUsage:
         "cached_tokens": int(cached or 0),
         "cache_write_tokens": int(prompt_details.get("cache_write_tokens") or 0),
     }
-    output_details = {"reasoning_tokens": int(completion_details.get("reasoning_tokens") or 0)}
+    reasoning = int(completion_details.get("reasoning_tokens") or 0)
+    output_details = {"reasoning_tokens": reasoning}
+    output = usage.completion_tokens
+    if reasoning and type(output) is int and type(usage.prompt_tokens) is int:
+        # xAI counts reasoning tokens beside completion_tokens, not in them; its own total
+        # shows it (prompt + completion + reasoning == total). The Responses API counts them in
+        # output_tokens, so input + output == total. Other providers' numbers stay as given.
+        given = usage.prompt_tokens + output
+        if given != total and given + reasoning == total:
+            output += reasoning
     values: dict[str, Any] = {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": input_details,
-        "output_tokens": usage.completion_tokens,
+        "output_tokens": output,
         "output_tokens_details": output_details,
         "total_tokens": total,
     }
-    counts = (usage.prompt_tokens, usage.completion_tokens, total)
+    counts = (usage.prompt_tokens, output, total)
     if not all(type(count) is int for count in counts):
         return ResponseUsage(**values)  # a chunk built without validation: pydantic judges
     # The counts of a validated chunk are ints: build without validating them again.
