@@ -16,6 +16,7 @@ from rxresponses.operators._split_by_item import ChunkSplitter, ThinkTagSplitter
 from rxresponses.types._base import to_dict
 from rxresponses.types.chat import parse_chunk
 from rxresponses.types.signals import (
+    CitedSource,
     ItemFinished,
     ItemStarted,
     ReasoningDelta,
@@ -25,6 +26,7 @@ from rxresponses.types.signals import (
     StreamStarted,
     TextDelta,
     ToolCallDelta,
+    UrlCitation,
 )
 
 MODEL = "test-model"
@@ -279,6 +281,28 @@ def test_reasoning_details_summary_and_encrypted() -> None:
         ]
     )
     assert joined(signals, ReasoningDelta) == {"rs_1": "Sum."}
+    assert ItemFinished("reasoning", "rs_1", 0, encrypted_content="xyz") in signals
+
+
+def test_citations_ride_on_the_message_end() -> None:
+    sources = ["https://a.example/1", "https://b.example/2"]
+    results = [{"title": "B", "url": sources[1], "date": "2026-01-01"}]
+    citation = {"url": "https://c.example", "title": "C", "start_index": 0, "end_index": 2}
+    signals = split(
+        [
+            chunk({"content": "Hi[2]"}, citations=sources[:1]),
+            chunk({"content": "."}, citations=sources, search_results=results),
+            chunk({"annotations": [{"type": "url_citation", "url_citation": citation}]}),
+            chunk({}, "stop"),  # no citations here: the last list seen stays
+        ]
+    )
+    assert signals[-2] == ItemFinished(
+        "message",
+        "msg_1",
+        0,
+        sources=(CitedSource(sources[0], sources[0]), CitedSource(sources[1], "B")),
+        citations=(UrlCitation("https://c.example", "C", 0, 2),),
+    )
 
 
 def test_empty_reasoning_opens_nothing() -> None:

@@ -225,6 +225,7 @@ from .chat import (
     parse_chunk,
 )
 from .signals import (
+    CitedSource,
     ItemFinished,
     ItemKind,
     ItemStarted,
@@ -235,11 +236,13 @@ from .signals import (
     StreamStarted,
     TextDelta,
     ToolCallDelta,
+    UrlCitation,
 )
 
 __all__ += [
     "ChatCompletionChunk",
     "ChoiceDelta",
+    "CitedSource",
     "ChoiceDeltaFunctionCall",
     "ChoiceDeltaToolCall",
     "ChoiceLogprobs",
@@ -257,5 +260,6 @@ __all__ += [
     "TokenLogprob",
     "ToolCallDelta",
     "TopLogprob",
+    "UrlCitation",
     "parse_chunk",
 ]
