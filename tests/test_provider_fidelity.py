@@ -252,6 +252,52 @@ def test_perplexity_citations_become_url_citation_annotations() -> None:
     assert final["usage"]["output_tokens"] == 9  # the last cumulative usage
 
 
+def test_perplexity_citations_wherever_the_bytes_are_cut() -> None:
+    body = _perplexity(["Pop", "ulation [", "1", "] grew [2", "]."], citations=URLS[:2])
+    whole = convert(body)
+    for size in range(1, 41):
+        pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        options = {"ids": Ids(), "response_id": "resp_test", "created_at": 1}
+        assert _run(chat_sse_to_responses(**options), pieces) == whole
+    annotations = whole[-1]["response"]["output"][0]["content"][0]["annotations"]
+    assert [(a["url"], a["start_index"], a["end_index"]) for a in annotations] == [
+        (URLS[0], 11, 14),
+        (URLS[1], 20, 23),
+    ]
+
+
+def test_perplexity_reasoning_model_offsets_count_from_the_answer() -> None:
+    """sonar-reasoning puts ``<think>...</think>`` before the answer: markers inside the
+    reasoning get no annotation, and the answer's offsets start at its own first character."""
+    body = _perplexity(
+        ["<think>Source [1] says", " so.</think>", "Answer [1]."], citations=URLS[:1]
+    )
+    output = convert(body)[-1]["response"]["output"]
+    assert [i["type"] for i in output] == ["reasoning", "message"]
+    assert output[1]["content"][0]["text"] == "Answer [1]."
+    assert output[1]["content"][0]["annotations"] == [
+        {
+            "type": "url_citation",
+            "url": URLS[0],
+            "title": URLS[0],
+            "start_index": 7,
+            "end_index": 10,
+        }
+    ]
+
+
+def test_cut_stream_keeps_its_citations() -> None:
+    """A stream that ends with no finish_reason fails, keeping the text and its citations."""
+    chunks = [chunk({"content": "Half [1]"}, citations=URLS[:1])]
+    events = convert(sse(chunks, done=False))
+    assert types(events)[-2:] == ["error", "failed"]
+    message = events[-1]["response"]["output"][0]
+    assert message["status"] == "incomplete"
+    assert message["content"][0]["annotations"] == [
+        {"type": "url_citation", "url": URLS[0], "title": URLS[0], "start_index": 5, "end_index": 8}
+    ]
+
+
 def test_perplexity_search_results_give_titles() -> None:
     results = [
         {"title": "San Francisco - Wikipedia", "url": URLS[0], "date": "2026-01-02"},
