@@ -188,6 +188,11 @@ def test_reader_accepts_the_common_shapes(data: str, loader: str) -> None:
         '{"x_groq":{},"choices":[{"delta":{"content":"x"}}]}',
         '{"error":{"message":"m"},"choices":[{"delta":{"content":"x"}}]}',
         '{"choices":[{"delta":{"content":"\\ud800"}}]}',
+        # sources and citations: the splitter reads them (Perplexity, OpenAI search models)
+        '{"citations":["https://a"],"choices":[{"delta":{"content":"x"}}]}',
+        '{"search_results":[],"choices":[{"delta":{"content":"x"}}]}',
+        '{"choices":[{"delta":{"annotations":[{"type":"url_citation"}]}}]}',
+        '{"choices":[{"delta":{"content":"x","annotations":[]}}]}',
     ],
 )
 def test_reader_declines_everything_else(data: str, loader: str) -> None:

@@ -16,6 +16,7 @@ from rxresponses.operators._split_by_item import ChunkSplitter, ThinkTagSplitter
 from rxresponses.types._base import to_dict
 from rxresponses.types.chat import parse_chunk
 from rxresponses.types.signals import (
+    CitedSource,
     ItemFinished,
     ItemStarted,
     ReasoningDelta,
@@ -25,6 +26,7 @@ from rxresponses.types.signals import (
     StreamStarted,
     TextDelta,
     ToolCallDelta,
+    UrlCitation,
 )
 
 MODEL = "test-model"
@@ -279,6 +281,28 @@ def test_reasoning_details_summary_and_encrypted() -> None:
         ]
     )
     assert joined(signals, ReasoningDelta) == {"rs_1": "Sum."}
+    assert ItemFinished("reasoning", "rs_1", 0, encrypted_content="xyz") in signals
+
+
+def test_citations_ride_on_the_message_end() -> None:
+    sources = ["https://a.example/1", "https://b.example/2"]
+    results = [{"title": "B", "url": sources[1], "date": "2026-01-01"}]
+    citation = {"url": "https://c.example", "title": "C", "start_index": 0, "end_index": 2}
+    signals = split(
+        [
+            chunk({"content": "Hi[2]"}, citations=sources[:1]),
+            chunk({"content": "."}, citations=sources, search_results=results),
+            chunk({"annotations": [{"type": "url_citation", "url_citation": citation}]}),
+            chunk({}, "stop"),  # no citations here: the last list seen stays
+        ]
+    )
+    assert signals[-2] == ItemFinished(
+        "message",
+        "msg_1",
+        0,
+        sources=(CitedSource(sources[0], sources[0]), CitedSource(sources[1], "B")),
+        citations=(UrlCitation("https://c.example", "C", 0, 2),),
+    )
 
 
 def test_empty_reasoning_opens_nothing() -> None:
@@ -507,6 +531,24 @@ def test_usage_last_non_null_wins() -> None:
 def test_usage_total_missing_is_computed() -> None:
     signals = split([chunk({}, "stop"), usage_chunk({"prompt_tokens": 3, "completion_tokens": 4})])
     assert _usage(signals)["total_tokens"] == 7
+
+
+def test_usage_xai_reasoning_beside_completion_is_counted_in_output() -> None:
+    # xAI: total = prompt + completion + reasoning (12 + 2 + 340 = 354)
+    xai = {
+        "prompt_tokens": 12,
+        "completion_tokens": 2,
+        "total_tokens": 354,
+        "completion_tokens_details": {"reasoning_tokens": 340},
+    }
+    signals = split([chunk({"content": "x"}), chunk({}, "stop"), usage_chunk(xai)])
+    assert _usage(signals) == {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": 342,
+        "output_tokens_details": {"reasoning_tokens": 340},
+        "total_tokens": 354,
+    }
 
 
 def test_no_usage() -> None:

@@ -116,6 +116,15 @@ def split_by_item(
     usage in odd places, errors inside chunks). It also turns an upstream error into a failed
     :class:`~rxresponses.types.signals.StreamFinished`, so the stream always ends well-formed.
 
+    Usage is mapped as the Responses API counts it: ``output_tokens`` includes reasoning tokens
+    (xAI reports them beside ``completion_tokens``; where the upstream's ``total_tokens`` shows
+    that, they are added, so ``input_tokens + output_tokens == total_tokens``). Perplexity's
+    ``citations`` / ``search_results`` and OpenAI search models' ``delta.annotations`` ride on
+    the message's :class:`~rxresponses.types.signals.ItemFinished` (``sources``,
+    ``citations``), OpenRouter's ``reasoning.encrypted`` on the reasoning item's
+    (``encrypted_content``). Only a ``<think>`` that opens the content is reasoning: a later
+    one stays in the text.
+
     .. code-block:: text
 
         chunk(reasoning "a") - chunk(content "b") - chunk(finish=stop) - chunk(usage) --|
@@ -143,6 +152,10 @@ def collect_reasoning(
         [                          collect_reasoning()                                    ]
         item.added - part.added,reasoning_text.delta - ...delta - text.done,part.done,item.done |
 
+    The item's ``encrypted_content`` is the one its
+    :class:`~rxresponses.types.signals.ItemFinished` carries (OpenRouter's
+    ``reasoning.encrypted``), if any.
+
     Args:
         as_summary: Emit the text as reasoning *summary* part 0 instead of ``reasoning_text``
             content (for clients, like the Codex CLI, that display summaries).
@@ -163,6 +176,13 @@ def accumulate_text() -> Callable[[Observable[SignalOrEvent]], Observable[Signal
     Text becomes an ``output_text`` part, a refusal a ``refusal`` part with its own
     ``content_index``. The ``.done`` events carry the joined text of the deltas that reached this
     stage, so a stage you insert before it (a redactor) shows in the final ``Response``.
+
+    Citations the message's :class:`~rxresponses.types.signals.ItemFinished` carries become
+    ``url_citation`` annotations of its last ``output_text`` part (when that part is the one
+    open at the end): one ``output_text.annotation.added`` each, after the deltas and before
+    ``output_text.done``, and the part's ``annotations``. An ``[n]`` marker in the text cites
+    the ``n``-th source over the marker's span; sources no marker cites are listed after,
+    zero-width at the end of the text. Offsets count characters (code points), as OpenAI's do.
 
     .. code-block:: text
 

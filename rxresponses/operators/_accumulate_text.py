@@ -18,6 +18,7 @@ from ..types.events import (
     ResponseContentPartDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
+    ResponseOutputTextAnnotationAddedEvent,
     ResponseRefusalDeltaEvent,
     ResponseRefusalDoneEvent,
     ResponseTextDeltaEvent,
@@ -26,6 +27,7 @@ from ..types.events import (
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
 from ._core import Fragments, delta_maker, stage_operator
+from ._split_by_item import url_annotations
 
 __all__ = ["TextStage", "accumulate_text"]
 
@@ -100,7 +102,7 @@ class TextStage:
             msg = self._items.pop(value.item_id, None)
             if msg is None:
                 return []
-            out = self._close_part(msg)
+            out = self._close_part(msg, value)
             item = ResponseOutputMessage.build(
                 id=msg.item_id, content=msg.parts, role="assistant", status=value.status
             )
@@ -166,7 +168,9 @@ class TextStage:
             out.append(part.delta(text))
         return out
 
-    def _close_part(self, msg: _Message) -> list[Any]:
+    def _close_part(self, msg: _Message, finished: ItemFinished | None = None) -> list[Any]:
+        """Close the open part; when the message ends (``finished``), its citations become
+        ``annotation.added`` events before ``output_text.done`` and the part's annotations."""
         part = msg.open
         if part is None:
             return []
@@ -176,6 +180,19 @@ class TextStage:
         out: list[Any] = []
         final: ResponseOutputText | ResponseOutputRefusal
         if part.kind == "output_text":
+            annotations: list[Any] = []
+            if finished is not None and (finished.sources or finished.citations):
+                annotations = url_annotations(text, finished.sources, finished.citations)
+                out.extend(
+                    ResponseOutputTextAnnotationAddedEvent.build(
+                        item_id=msg.item_id,
+                        output_index=msg.output_index,
+                        content_index=index,
+                        annotation_index=k,
+                        annotation=annotation,
+                    )
+                    for k, annotation in enumerate(annotations)
+                )
             # Logprobs arrive as dicts, which validation turns into Logprob models; without
             # them, every value already has its declared type.
             validated = bool(part.logprobs)
@@ -190,7 +207,7 @@ class TextStage:
                     logprobs=list(part.logprobs),
                 )
             )
-            final = make_part(annotations=[], text=text, logprobs=part.logprobs or [])
+            final = make_part(annotations=annotations, text=text, logprobs=part.logprobs or [])
         else:
             out.append(
                 ResponseRefusalDoneEvent.build(

@@ -200,7 +200,11 @@ class ReasoningStage:
                     )
                 )
         item = ResponseReasoningItem.build(
-            id=value.item_id, summary=summary, content=content, status=value.status
+            id=value.item_id,
+            summary=summary,
+            content=content,
+            encrypted_content=value.encrypted_content,  # OpenRouter's reasoning.encrypted
+            status=value.status,
         )
         out.append(ResponseOutputItemDoneEvent.build(output_index=oi, item=item))
         return out

@@ -16,15 +16,33 @@ Decisions (each documented in the README's "Mapping" section):
   Other choices are counted in :attr:`ChunkSplitter.dropped_choices` and never mixed in.
 * **Reasoning** comes from ``reasoning_content``, else ``reasoning``, else the text entries of
   ``reasoning_details``: providers that send the same text in two of them count it once.
+* **Reasoning** from OpenRouter's ``reasoning_details`` of type ``reasoning.encrypted`` (``data``)
+  becomes the reasoning item's ``encrypted_content`` (carried by its :class:`ItemFinished`); such
+  a detail alone opens a reasoning item, as reasoning text does, and a second one in the same
+  run closes the item and opens the next (one opaque value per item, never joined).
 * **Inline ``<think>``** at the start of the content (leading whitespace allowed) is split out as
   reasoning while streaming, tags cut across chunks included; whitespace after ``</think>`` is
-  dropped. On by default (``think_tags=False`` turns it off).
+  dropped. On by default (``think_tags=False`` turns it off). Only the start counts: once other
+  text came, a ``<think>`` later in the content (or a ``</think>`` with no opening tag) is text,
+  tags included, as models also write these tags as text (HTML, docs about them), and telling
+  the two apart later would mean holding back every ``<`` of every answer.
+* **Citations**: Perplexity's top-level ``citations`` (URLs) and ``search_results`` (``{title,
+  url, date}``), repeated on every chunk, are the numbered sources the text cites as ``[n]``
+  (the last list seen; titles from ``search_results``, else the URL); OpenAI search models'
+  ``delta.annotations`` (``url_citation`` with its place) are kept for the open message. Both
+  travel on the message's :class:`ItemFinished`; :func:`accumulate_text`, which alone holds the
+  whole text, turns them into ``url_citation`` annotations with :func:`url_annotations`.
 * **Terminal status**: ``stop`` / ``tool_calls`` / ``function_call`` -> completed; ``length`` ->
   incomplete (``max_output_tokens``); ``content_filter`` -> incomplete (``content_filter``); an
   ``error`` in a chunk, an upstream error or undecodable data -> failed; the upstream ending with no
   ``finish_reason`` -> failed (``server_error``, "ended before a finish_reason"). Items open at
   that moment close with status ``incomplete``; text that arrived is kept.
-* **Usage** is the last non-null ``usage`` (or ``x_groq.usage``) seen anywhere in the stream.
+* **Usage** is the last non-null ``usage`` (or ``x_groq.usage``) seen anywhere in the stream,
+  mapped as the Responses API counts it: ``output_tokens`` includes the reasoning tokens. Most
+  providers already count them in ``completion_tokens``; xAI counts them beside it, which its
+  own numbers show (``prompt + completion + reasoning == total`` while ``prompt + completion !=
+  total``): then ``output_tokens = completion + reasoning``, so ``input + output == total``.
+  Numbers that do not show that gap are kept as given.
 * **The stream starts** (:class:`StreamStarted`, with the model and creation time) at the first
   chunk that has a ``model`` or ``choices``: Azure's leading prompt-filter chunk (empty ``id``,
   ``model`` and ``created``, no choices) does not blank them.
@@ -32,6 +50,7 @@ Decisions (each documented in the README's "Mapping" section):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,8 +59,14 @@ from reactivex import Observable
 from ..errors import RxResponsesError
 from ..types.aliases import IdFactory
 from ..types.chat import ChatCompletionChunk, ChoiceDelta, ChoiceLogprobs, FastDelta
-from ..types.response import InputTokensDetails, OutputTokensDetails, ResponseUsage
+from ..types.response import (
+    AnnotationURLCitation,
+    InputTokensDetails,
+    OutputTokensDetails,
+    ResponseUsage,
+)
 from ..types.signals import (
+    CitedSource,
     ItemFinished,
     ItemKind,
     ItemStarted,
@@ -54,10 +79,18 @@ from ..types.signals import (
     StreamStatus,
     TextDelta,
     ToolCallDelta,
+    UrlCitation,
 )
 from ._core import random_ids, stage_operator
 
-__all__ = ["ChunkSplitter", "IdFactory", "ThinkTagSplitter", "random_ids", "split_by_item"]
+__all__ = [
+    "ChunkSplitter",
+    "IdFactory",
+    "ThinkTagSplitter",
+    "random_ids",
+    "split_by_item",
+    "url_annotations",
+]
 
 _OPEN, _CLOSE = "<think>", "</think>"
 
@@ -130,7 +163,16 @@ class ThinkTagSplitter:
 
 
 class _Item:
-    __slots__ = ("call_id", "index", "item_id", "kind", "name", "output_index", "started")
+    __slots__ = (
+        "call_id",
+        "encrypted",
+        "index",
+        "item_id",
+        "kind",
+        "name",
+        "output_index",
+        "started",
+    )
 
     def __init__(self, kind: ItemKind, item_id: str, output_index: int) -> None:
         self.kind: ItemKind = kind
@@ -140,6 +182,7 @@ class _Item:
         self.call_id: str | None = None
         self.name: str | None = None
         self.index: int | None = None
+        self.encrypted: str | None = None  # a reasoning item's encrypted_content
 
 
 class _ToolCall(_Item):
@@ -179,6 +222,11 @@ class ChunkSplitter:
         self._tools_by_upstream_id: dict[str, _ToolCall] = {}
         self._finish_reason: str | None = None
         self._usage: ResponseUsage | None = None
+        # Sources the answer cites as [n] (the last list seen), and the upstream's own
+        # url_citation annotations for the open message (or the next one).
+        self._sources: tuple[CitedSource, ...] = ()
+        self._sources_seen: tuple[Any, Any] = (None, None)
+        self._citations: list[UrlCitation] = []
         #: Chunks of other choices that were not converted (``n > 1``).
         self.dropped_choices = 0
 
@@ -229,6 +277,9 @@ class ChunkSplitter:
         usage = chunk.usage if chunk.usage is not None else chunk.effective_usage
         if usage is not None:
             self._usage = _map_usage(usage)
+        extra = chunk.model_extra
+        if extra and ("citations" in extra or "search_results" in extra):
+            self._read_sources(extra.get("citations"), extra.get("search_results"))
         if chunk.error is not None:
             err = chunk.error
             code = err.get("code")
@@ -362,6 +413,10 @@ class ChunkSplitter:
             reasoning = "".join(_detail_text(d) for d in delta.reasoning_details)
         if reasoning:
             self._reasoning_text(reasoning, out)
+        if delta.reasoning_details:
+            for detail in delta.reasoning_details:
+                if detail.get("type") == "reasoning.encrypted" and detail.get("data"):
+                    self._encrypted_reasoning(str(detail["data"]), out)
         content = delta.content
         if content:
             if isinstance(content, str):
@@ -385,6 +440,46 @@ class ChunkSplitter:
         elif delta.function_call is not None:  # the deprecated single-call form
             fc = delta.function_call
             self._tool(0, None, fc.name, fc.arguments, out)
+        annotations = delta.model_extra.get("annotations") if delta.model_extra else None
+        if annotations and isinstance(annotations, list):
+            for citation in _url_citations(annotations):
+                if citation not in self._citations:
+                    self._citations.append(citation)
+
+    def _read_sources(self, citations: Any, search_results: Any) -> None:
+        """Perplexity's top-level ``citations`` (URLs) and ``search_results`` (``{title, url,
+        date}``), repeated on every chunk: the sources ``[n]`` refers to, with their titles."""
+        if (citations, search_results) == self._sources_seen:
+            return
+        self._sources_seen = (citations, search_results)
+        titles: dict[str, str] = {}
+        urls: list[str] = []
+        if isinstance(search_results, list):
+            for result in search_results:
+                if isinstance(result, dict) and isinstance(result.get("url"), str):
+                    title = result.get("title")
+                    titles.setdefault(result["url"], title if isinstance(title, str) else "")
+                    urls.append(result["url"])
+        if isinstance(citations, list) and citations:
+            if not all(isinstance(url, str) for url in citations):
+                return  # not a list of URLs: numbering would be a guess
+            urls = citations
+        if urls:  # cumulative: a chunk without them does not forget them
+            self._sources = tuple(CitedSource(url, titles.get(url) or url) for url in urls)
+
+    def _encrypted_reasoning(self, data: str, out: list[Signal]) -> None:
+        """OpenRouter's ``reasoning.encrypted``: the reasoning item's ``encrypted_content``. One
+        blob per item: a second one closes the item and opens the next."""
+        item = self._reasoning
+        if item is not None and item.encrypted is not None:
+            self._close_reasoning(out)
+            item = None
+        if item is None:
+            self._close_message(out)
+            self._close_tools(out)
+            item = self._reasoning = self._new("reasoning")
+            out.append(ItemStarted("reasoning", item.item_id, item.output_index))
+        item.encrypted = data
 
     def _content(self, content: str, lp: list[dict[str, Any]] | None, out: list[Signal]) -> None:
         """Non-empty string content: through the ``<think>`` splitter until it is decided."""
@@ -509,13 +604,31 @@ class ChunkSplitter:
         item = self._reasoning
         if item is not None:
             self._reasoning = None
-            out.append(ItemFinished("reasoning", item.item_id, item.output_index, status))
+            out.append(
+                ItemFinished(
+                    "reasoning",
+                    item.item_id,
+                    item.output_index,
+                    status,
+                    encrypted_content=item.encrypted,
+                )
+            )
 
     def _close_message(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         item = self._message
         if item is not None:
             self._message = None
-            out.append(ItemFinished("message", item.item_id, item.output_index, status))
+            citations, self._citations = tuple(self._citations), []
+            out.append(
+                ItemFinished(
+                    "message",
+                    item.item_id,
+                    item.output_index,
+                    status,
+                    sources=self._sources,
+                    citations=citations,
+                )
+            )
 
     def _close_tools(self, out: list[Signal], status: ItemStatus = "completed") -> None:
         if not self._tools:
@@ -584,6 +697,72 @@ def _detail_text(detail: dict[str, Any]) -> str:
     return ""
 
 
+def _url_citations(annotations: list[Any]) -> list[UrlCitation]:
+    """``delta.annotations`` of OpenAI search models (``{type: "url_citation", url_citation:
+    {url, title, start_index, end_index}}``; the same fields unnested are read too)."""
+    out: list[UrlCitation] = []
+    for entry in annotations:
+        if not isinstance(entry, dict) or entry.get("type") != "url_citation":
+            continue
+        fields = entry.get("url_citation")
+        if not isinstance(fields, dict):
+            fields = entry
+        url, title = fields.get("url"), fields.get("title")
+        start, end = fields.get("start_index"), fields.get("end_index")
+        if isinstance(url, str) and type(start) is int and type(end) is int:
+            out.append(
+                UrlCitation(url, title if isinstance(title, str) and title else url, start, end)
+            )
+    return out
+
+
+#: A citation marker: ``[n]``, the ``n``-th source (1-based).
+_MARKER = re.compile(r"\[([1-9][0-9]{0,3})\]")
+
+
+def url_annotations(
+    text: str, sources: tuple[CitedSource, ...], citations: tuple[UrlCitation, ...]
+) -> list[AnnotationURLCitation]:
+    """The ``url_citation`` annotations of a message's ``text``, in the order of their place.
+
+    ``citations`` are placed where the upstream said. Each ``[n]`` marker with ``1 <= n <=
+    len(sources)`` cites ``sources[n - 1]`` over the marker's span (``text[start:end] ==
+    "[n]"``); a source that no marker cites is listed after them, zero-width at the end of the
+    text (``start_index == end_index == len(text)``), so no source the upstream gave is lost.
+    Offsets count characters (Unicode code points, Python string indexes), as OpenAI does.
+    """
+    placed = [
+        AnnotationURLCitation.build(
+            url=c.url, title=c.title, start_index=c.start_index, end_index=c.end_index
+        )
+        for c in citations
+    ]
+    if not sources:
+        return placed
+    cited: set[int] = set()
+    for marker in _MARKER.finditer(text) if "[" in text else ():
+        n = int(marker.group(1))
+        if n <= len(sources):
+            source = sources[n - 1]
+            cited.add(n - 1)
+            placed.append(
+                AnnotationURLCitation.build(
+                    url=source.url,
+                    title=source.title,
+                    start_index=marker.start(),
+                    end_index=marker.end(),
+                )
+            )
+    placed.sort(key=lambda a: a.start_index)
+    end = len(text)
+    placed.extend(
+        AnnotationURLCitation.build(url=s.url, title=s.title, start_index=end, end_index=end)
+        for k, s in enumerate(sources)
+        if k not in cited
+    )
+    return placed
+
+
 def _content_blocks(blocks: list[Any]) -> list[tuple[bool, str]]:
     """Content given as a list of blocks (Mistral): text blocks and thinking blocks."""
     out: list[tuple[bool, str]] = []
@@ -621,6 +800,7 @@ def _map_logprobs(entries: list[Any]) -> list[dict[str, Any]]:
 
 
 def _map_usage(usage: Any) -> ResponseUsage:
+    """Chat ``usage`` -> :class:`ResponseUsage` (see "Usage" in the module docstring)."""
     prompt_details = usage.prompt_tokens_details or {}
     completion_details = usage.completion_tokens_details or {}
     extra = usage.model_extra or {}
@@ -632,15 +812,24 @@ def _map_usage(usage: Any) -> ResponseUsage:
         "cached_tokens": int(cached or 0),
         "cache_write_tokens": int(prompt_details.get("cache_write_tokens") or 0),
     }
-    output_details = {"reasoning_tokens": int(completion_details.get("reasoning_tokens") or 0)}
+    reasoning = int(completion_details.get("reasoning_tokens") or 0)
+    output_details = {"reasoning_tokens": reasoning}
+    output = usage.completion_tokens
+    if reasoning and type(output) is int and type(usage.prompt_tokens) is int:
+        # xAI counts reasoning tokens beside completion_tokens, not in them; its own total
+        # shows it (prompt + completion + reasoning == total). The Responses API counts them in
+        # output_tokens, so input + output == total. Other providers' numbers stay as given.
+        given = usage.prompt_tokens + output
+        if given != total and given + reasoning == total:
+            output += reasoning
     values: dict[str, Any] = {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": input_details,
-        "output_tokens": usage.completion_tokens,
+        "output_tokens": output,
         "output_tokens_details": output_details,
         "total_tokens": total,
     }
-    counts = (usage.prompt_tokens, usage.completion_tokens, total)
+    counts = (usage.prompt_tokens, output, total)
     if not all(type(count) is int for count in counts):
         return ResponseUsage(**values)  # a chunk built without validation: pydantic judges
     # The counts of a validated chunk are ints: build without validating them again.

@@ -229,6 +229,7 @@ from .chat import (
     parse_chunk,
 )
 from .signals import (
+    CitedSource,
     ItemFinished,
     ItemKind,
     ItemStarted,
@@ -239,11 +240,13 @@ from .signals import (
     StreamStarted,
     TextDelta,
     ToolCallDelta,
+    UrlCitation,
 )
 
 __all__ += [
     "ChatCompletionChunk",
     "ChoiceDelta",
+    "CitedSource",
     "ChoiceDeltaFunctionCall",
     "ChoiceDeltaToolCall",
     "ChoiceLogprobs",
@@ -261,5 +264,6 @@ __all__ += [
     "TokenLogprob",
     "ToolCallDelta",
     "TopLogprob",
+    "UrlCitation",
     "parse_chunk",
 ]

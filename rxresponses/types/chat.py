@@ -202,7 +202,7 @@ _OPT_STR = (str, type(None))
 _NUMBER = (int, float)
 # Delta fields the splitter reads as strings, and the ones a fast chunk must leave null.
 _DELTA_STR = frozenset({"content", "reasoning_content", "reasoning", "role"})
-_DELTA_OTHER = frozenset({"refusal", "function_call", "reasoning_details"})
+_DELTA_OTHER = frozenset({"refusal", "function_call", "reasoning_details", "annotations"})
 
 
 class FastChunkReader:
@@ -211,7 +211,8 @@ class FastChunkReader:
 
     Recognized: one choice numbered ``choice_index``, with no ``finish_reason`` or ``logprobs``,
     whose delta adds string ``content`` and/or ``reasoning_content`` / ``reasoning``, and at most
-    one tool-call fragment; no ``usage``, ``error`` or ``x_groq``. ``reasoning`` is
+    one tool-call fragment; no ``usage``, ``error``, ``x_groq``, ``citations`` or
+    ``search_results`` (nor ``annotations`` in the delta). ``reasoning`` is
     ``reasoning_content or reasoning``, as the splitter reads it. Unknown fields are extras, which
     the splitter does not read. A stream repeats the chunk's top level and the choice around the
     delta: once checked, an equal one (``==``, under which the checked types stay valid for the
@@ -381,6 +382,8 @@ def _fast_top(obj: dict[str, Any]) -> bool:
     get = obj.get
     return not (
         "x_groq" in obj
+        or "citations" in obj  # Perplexity's sources: the splitter reads them
+        or "search_results" in obj
         or get("usage") is not None
         or get("error") is not None
         or type(get("id", "")) is not str

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal
 from .response import ResponseUsage
 
 __all__ = [
+    "CitedSource",
     "ItemFinished",
     "ItemKind",
     "ItemStatus",
@@ -41,6 +42,7 @@ __all__ = [
     "StreamStatus",
     "TextDelta",
     "ToolCallDelta",
+    "UrlCitation",
 ]
 
 ItemKind = Literal["message", "reasoning", "function_call"]
@@ -118,13 +120,47 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class CitedSource:
+    """A source the upstream listed for the answer (Perplexity's ``citations`` /
+    ``search_results``): the text cites the ``n``-th of them as ``[n]``."""
+
+    url: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class UrlCitation:
+    """A web citation with its place in the message text (OpenAI search models'
+    ``delta.annotations``): ``text[start_index:end_index]`` is the cited span."""
+
+    url: str
+    title: str
+    start_index: int
+    end_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class ItemFinished:
-    """An output item closes. ``status`` is ``"incomplete"`` for an item cut short."""
+    """An output item closes. ``status`` is ``"incomplete"`` for an item cut short.
+
+    What the upstream reported for the item as a whole comes with it:
+
+    Attributes:
+        sources: For a message: the numbered sources its ``[n]`` markers refer to;
+            :func:`accumulate_text` turns each marker, and each source no marker cites, into a
+            ``url_citation`` annotation (see "Providers" in the README).
+        citations: For a message: ``url_citation`` annotations whose place the upstream gave.
+        encrypted_content: For reasoning: the opaque reasoning state the upstream sent
+            (OpenRouter's ``reasoning.encrypted``), the item's ``encrypted_content``.
+    """
 
     kind: ItemKind
     item_id: str
     output_index: int
     status: ItemStatus = "completed"
+    sources: tuple[CitedSource, ...] = ()
+    citations: tuple[UrlCitation, ...] = ()
+    encrypted_content: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
