@@ -1020,8 +1020,9 @@ def _include(body: Mapping[str, Any], chat: dict[str, Any], dropped: list[str]) 
         if value == _LOGPROBS_INCLUDE:
             chat["logprobs"] = True
         else:
-            # reasoning.encrypted_content: Chat servers have no encrypted reasoning to give;
-            # the reasoning items come back without it.
+            # reasoning.encrypted_content: there is no Chat parameter to ask for it. Most Chat
+            # servers have none to give; OpenRouter's `reasoning.encrypted` details become the
+            # reasoning item's encrypted_content whether or not it was asked for.
             dropped.append(f"include[{value}]")
 
 
