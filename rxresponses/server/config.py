@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_STORE_RETENTION_DAYS",
     "DEFAULT_STORE_URL",
     "DEFAULT_UPSTREAM_DEADLINE",
+    "DEFAULT_WS_IDLE_TIMEOUT",
     "ENV_PREFIX",
     "ConfigError",
     "Secret",
@@ -48,6 +49,10 @@ DEFAULT_STORE_RETENTION_DAYS: Final = 30.0
 #: Default cap on the stored data: 2 GiB (about 20,000 answers of 500 tokens with their event logs),
 #: so a server open to many clients cannot fill its disk; new stored requests get 503 beyond.
 DEFAULT_STORE_MAX_BYTES: Final = 2 * 1024 * 1024 * 1024
+#: Default seconds a WebSocket may idle (no message, no response running) before it is closed:
+#: long enough for a person to type the next turn of a Codex session, short enough that idle
+#: sockets do not pile up (each holds one of ``--max-client-connections``).
+DEFAULT_WS_IDLE_TIMEOUT: Final = 600.0
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
@@ -127,6 +132,9 @@ class ServerConfig:
         store_retention_days: Days a stored response is kept (0: until deleted).
         store_max_bytes: Most bytes of stored data (0: no cap); beyond, new stored requests get
             503 until old responses expire or are deleted.
+        ws_idle_timeout: Seconds a WebSocket (``/v1/responses`` in WebSocket mode) may stay
+            without a message from its client while no response of it runs; then it gets an
+            ``error`` event (``websocket_idle_timeout``) and is closed (0: never).
     """
 
     upstream: str | None = None
@@ -148,6 +156,7 @@ class ServerConfig:
     bus: str | None = None
     store_retention_days: float = DEFAULT_STORE_RETENTION_DAYS
     store_max_bytes: int = DEFAULT_STORE_MAX_BYTES
+    ws_idle_timeout: float = DEFAULT_WS_IDLE_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -171,7 +180,12 @@ class ServerConfig:
             raise ConfigError("max_connections must not be negative")
         if self.max_concurrent_streams <= 0:
             raise ConfigError("max_concurrent_streams must be positive")
-        for name in ("max_stream_seconds", "max_stream_bytes", "keepalive_seconds"):
+        for name in (
+            "max_stream_seconds",
+            "max_stream_bytes",
+            "keepalive_seconds",
+            "ws_idle_timeout",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0 turns it off)")
         if self.client_body_timeout <= 0 or self.client_header_timeout <= 0:
@@ -258,6 +272,7 @@ class ServerConfig:
             f"{ENV_PREFIX}BUS": self.bus or "",
             f"{ENV_PREFIX}STORE_RETENTION_DAYS": repr(self.store_retention_days),
             f"{ENV_PREFIX}STORE_MAX_BYTES": str(self.store_max_bytes),
+            f"{ENV_PREFIX}WS_IDLE_TIMEOUT": repr(self.ws_idle_timeout),
         }
 
     @classmethod
@@ -273,7 +288,7 @@ class ServerConfig:
         ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT``,
         ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds), ``RXRESPONSES_STORE`` (a URL or
         ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
-        ``RXRESPONSES_STORE_MAX_BYTES``.
+        ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never).
         """
         env = os.environ if environ is None else environ
 
@@ -322,6 +337,7 @@ class ServerConfig:
             ("keepalive_seconds", float),
             ("client_body_timeout", float),
             ("client_header_timeout", float),
+            ("ws_idle_timeout", float),
         )
         for name, kind in limits:
             if (value := number(name.upper(), kind)) is not None:
