@@ -20,6 +20,10 @@ they continue), so ``previous_response_id`` works with ``store: false`` and with
 turn that fails evicts the response it continued from that cache (the client then sends the
 whole context again, or continues from a stored response).
 
+``generate: false`` (a warm-up, which the Codex CLI sends first) makes a response without asking
+the model: ``response.created``, ``response.in_progress`` and ``response.completed`` with no
+output, which a later turn continues with ``previous_response_id``.
+
 A socket that closes cancels its responses: the upstream requests are closed at once.
 """
 
@@ -31,6 +35,7 @@ import logging
 import math
 import secrets
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,6 +47,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..types.registry import TERMINAL_TYPES
 from ._request import RequestError, error_body, input_items, is_large_body, parse_body
 from ._stored import not_found
+from ._upstream import Redactor, Upstream, UpstreamReply
 
 if TYPE_CHECKING:
     from .app import _State
@@ -72,6 +78,7 @@ class _Turn:
     body: dict[str, Any]
     size: int
     large: bool
+    generate: bool = True
 
 
 @dataclass
@@ -110,6 +117,7 @@ class _Session:
         error: dict[str, Any],
         lane: Lane = None,
     ) -> None:
+        logger.info("WebSocket message answered %d: %s", status, str(error.get("message"))[:300])
         event: dict[str, Any] = {"type": "error", "status": status, "error": error}
         if lane is not None:
             event["stream_id"] = lane
@@ -121,6 +129,34 @@ class _Session:
         self.cache.move_to_end(response_id)
         while len(self.cache) > CACHED_RESPONSES:
             self.cache.popitem(last=False)
+
+
+_EMPTY_ANSWER: Final = (
+    b'data: {"id":"chatcmpl-warmup","object":"chat.completion.chunk","created":0,"model":"",'
+    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],'
+    b'"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+class _NoGeneration(Upstream):
+    """The upstream of a ``generate: false`` turn: an answer with nothing in it, at once."""
+
+    async def open_chat(
+        self, request: Mapping[str, Any], authorization: str | None, redact: Redactor
+    ) -> UpstreamReply:
+        async def body() -> AsyncIterator[bytes]:
+            yield _EMPTY_ANSWER
+
+        return UpstreamReply(200, body=body())
+
+    async def models(
+        self, authorization: str | None, redact: Redactor, model_id: str | None = None
+    ) -> tuple[int, bytes, str]:
+        raise NotImplementedError  # never asked: only open_chat is used
+
+
+_NO_GENERATION: Final = _NoGeneration()
 
 
 def _error(message: str, *, code: str, param: str | None = None) -> dict[str, Any]:
@@ -237,9 +273,15 @@ async def _on_message(session: _Session, message: Message, tg: anyio.abc.TaskGro
             lane,
         )
         return
+    generate = body.pop("generate", True)
+    if not isinstance(generate, bool):
+        await session.send_error(
+            400, _error("generate must be a boolean.", param="generate", code="invalid_type"), lane
+        )
+        return
     body.pop("background", None)
     body["stream"] = True  # implicit on a socket
-    turn = _Turn(body, len(raw), large)
+    turn = _Turn(body, len(raw), large, generate)
     waiting = session.lanes.get(lane)
     if waiting is not None:  # the lane is busy: FIFO behind what runs
         waiting.append(turn)
@@ -295,6 +337,7 @@ async def _run_turn(session: _Session, lane: Lane, turn: _Turn) -> None:
             response_id,
             large=turn.large,
             local_history=cached.items if cached is not None else None,
+            upstream=None if turn.generate else _NO_GENERATION,
         )
     relay = _Relay(session, lane)
     await relay.run(response)

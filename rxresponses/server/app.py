@@ -368,6 +368,7 @@ async def start_response(
     *,
     large: bool = False,
     local_history: list[dict[str, Any]] | None = None,
+    upstream: Upstream | None = None,
 ) -> Response:
     """What answers one create request whose body is decoded: an error response, or the
     :class:`_ResponsesCall` (an ASGI response) that runs it.
@@ -384,6 +385,8 @@ async def start_response(
         local_history: The items of a ``previous_response_id`` chain the caller holds itself
             (a WebSocket's own cache); the store is then not asked, and the chain works without
             one.
+        upstream: Answer from this upstream instead of the server's (WebSocket mode's
+            ``generate: false``).
     """
     config = state.config
     stored = state.stored
@@ -447,7 +450,7 @@ async def start_response(
             code="invalid_value",
         )
     call = _ResponsesCall(
-        state.upstream,
+        upstream or state.upstream,
         translation,
         response_id=response_id,
         authorization=state.authorization(conn),
