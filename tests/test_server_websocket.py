@@ -6,7 +6,8 @@ Servers (started once per module):
 
 * ``serve``: default options (responses stored in a SQLite file of its own);
 * ``limited``: ``--store none --max-concurrent-streams 1 --max-body-bytes 65536
-  --ws-idle-timeout 1 --max-stream-seconds 1.5``: the limits, and chains kept only by the socket.
+  --ws-idle-timeout 1 --max-stream-seconds 1.5 --keepalive-seconds 0.2``: the limits, and chains
+  kept only by the socket.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class Upstream:
                 with self.lock:
                     self.closed[str(body.get("user"))] = time.monotonic()
             return
+        if body.get("model") == "silent":  # thinks for 0.8 s before it answers
+            await _sleep(0.8)
         await conn.send(b"".join(chat_sse(chat_chunks(turn_for_request(body), model="fake"))))
         await conn.end()
 
@@ -190,7 +193,7 @@ def limited(upstream: tuple[Upstream, LoopbackServer], tmp_path_factory: pytest.
         tmp_path_factory.mktemp("limited"),
         *("--upstream", upstream[1].url + "/v1", "--store", "none"),
         *("--max-concurrent-streams", "1", "--max-body-bytes", "65536"),
-        *("--ws-idle-timeout", "1", "--max-stream-seconds", "1.5"),
+        *("--ws-idle-timeout", "1", "--max-stream-seconds", "1.5", "--keepalive-seconds", "0.2"),
     )
     yield server
     server.stop()
@@ -584,3 +587,34 @@ def test_limits_a_busy_socket_is_not_idle(limited):
         events = raw_events(ws)  # 1.5 s: longer than the idle timeout
     assert events[-1]["type"] == "response.failed"
     assert "max_stream_seconds" in events[-1]["response"]["error"]["message"]
+
+
+def test_limits_keepalive_comments_are_not_sent_as_frames(limited):
+    """SSE's keep-alive comments have no place on a socket (uvicorn pings it instead): a model
+    silent for 0.8 s (4 keep-alive periods) gives only JSON events."""
+    with connect(limited.ws_url) as ws:
+        create(ws, model="silent", input="hm")
+        events = raw_events(ws)
+    assert events[-1]["type"] == "response.completed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+
+
+def test_churn_sockets_dropped_mid_stream_close_every_upstream(serve, recorder):
+    """20 sockets, each dropped while its response streams: every upstream request is closed
+    within a second, and the server goes on answering."""
+    sockets = [connect(serve.ws_url) for _ in range(20)]
+    try:
+        for i, ws in enumerate(sockets):
+            create(ws, model="slow", input="talk", user=f"churn-{i}", store=False)
+        for ws in sockets:
+            while json.loads(ws.recv(10))["type"] != "response.output_text.delta":
+                pass
+    finally:
+        for ws in sockets:
+            ws.close()
+    gone = time.monotonic()
+    for i in range(20):
+        assert recorder.wait_closed(f"churn-{i}") - gone < 1.0
+    with connect(serve.ws_url) as ws:
+        create(ws, model="fake", input="still here")
+        assert raw_events(ws)[-1]["type"] == "response.completed"
