@@ -29,7 +29,6 @@ A socket that closes cancels its responses: the upstream requests are closed at 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -100,16 +99,15 @@ class _Session:
         return self.running > 0 or self.queued > 0
 
     async def send_text(self, text: str) -> None:
-        """Send one frame; a socket that is gone raises ``OSError`` (what the HTTP path's
-        streaming loop treats as a client that left)."""
+        """Send one frame. On a socket that is gone, nothing is sent and :attr:`closed` is set:
+        the running responses see a disconnect (their ``receive``) and stop, as over HTTP."""
         if self.closed.is_set():
-            raise OSError("the WebSocket is closed")
+            return
         async with self.send_lock:
             try:
                 await self.websocket.send_text(text)
-            except Exception as exc:
+            except Exception:  # closed under us (the ASGI server's own exception types vary)
                 self.closed.set()
-                raise OSError("the WebSocket is closed") from exc
 
     async def send_error(
         self,
@@ -121,8 +119,7 @@ class _Session:
         event: dict[str, Any] = {"type": "error", "status": status, "error": error}
         if lane is not None:
             event["stream_id"] = lane
-        with contextlib.suppress(OSError):
-            await self.send_text(json.dumps(event))
+        await self.send_text(json.dumps(event))
 
     def remember(self, response_id: str, cached: _Cached) -> None:
         self.cache[response_id] = cached
