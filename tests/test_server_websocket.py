@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -618,3 +619,49 @@ def test_churn_sockets_dropped_mid_stream_close_every_upstream(serve, recorder):
     with connect(serve.ws_url) as ws:
         create(ws, model="fake", input="still here")
         assert raw_events(ws)[-1]["type"] == "response.completed"
+
+
+def fuzzed_messages(seed: int, count: int) -> Iterator[str | bytes]:
+    """Seeded hostile messages: random bytes, random text, JSON of the wrong shapes, and valid
+    ``response.create`` messages with one field replaced by a random value."""
+    rng = random.Random(seed)
+    values: list[Any] = [None, True, 0, -1, 1e308, "", "x" * 300, [], {}, [[[]]], {"a": {}}]
+    fields = ["model", "input", "tools", "tool_choice", "instructions", "previous_response_id"]
+    fields += ["store", "generate", "temperature", "max_output_tokens", "text", "reasoning"]
+    for _ in range(count):
+        kind = rng.randrange(5)
+        if kind == 0:
+            yield rng.randbytes(rng.randrange(1, 200))
+        elif kind == 1:
+            yield "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(rng.randrange(1, 80)))
+        elif kind == 2:
+            yield json.dumps(rng.choice(values))
+        else:
+            body: dict[str, Any] = {"type": "response.create", "model": "fake", "input": "hi"}
+            body[rng.choice(fields)] = rng.choice(values)
+            if kind == 4:
+                body["type"] = rng.choice(["response.cancel", "session.update", "", 5])
+            yield json.dumps(body)
+
+
+def test_raw_fuzzed_messages_each_get_one_answer(serve):
+    """300 seeded hostile messages on one socket: each gets exactly one answer (an ``error``
+    event, or a whole response), in order, and the socket stays open to the end."""
+    answers: dict[str, int] = {}
+    with connect(serve.ws_url) as ws:
+        for message in fuzzed_messages(seed=15, count=300):
+            ws.send(message)
+            events = raw_events(ws)
+            last = events[-1]
+            if last["type"] == "error":
+                assert len(events) == 1
+                assert set(last["error"]) >= {"type", "code", "message", "param"}
+                answers[f"error {last['status']}"] = answers.get(f"error {last['status']}", 0) + 1
+            else:
+                assert [e["sequence_number"] for e in events] == list(range(len(events)))
+                answers[last["type"]] = answers.get(last["type"], 0) + 1
+        create(ws, model="fake", input="the end")
+        assert raw_events(ws)[-1]["type"] == "response.completed"
+    assert sum(answers.values()) == 300
+    assert answers.get("response.completed", 0) > 0
+    assert answers.get("error 400", 0) > 0
