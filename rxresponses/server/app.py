@@ -11,6 +11,8 @@ Routes (all under ``/v1``, like the OpenAI API, plus a health check):
 * ``GET|DELETE /v1/responses/{id}``, ``POST .../cancel``, ``GET .../input_items``: the stored
   responses (:mod:`._stored`; with ``config.store`` unset: 404, nothing is stored).
 * ``GET /health``: ``{"status": "ok"}`` for load balancers.
+* A WebSocket on ``/v1/responses``: WebSocket mode (:mod:`._websocket`), each ``response.create``
+  message run by :func:`start_response` as a ``POST`` is.
 
 With a store (``config.store``), responses are kept there with their input items and event
 log (owned by a hash of the client's credential), ``previous_response_id`` chains turns and
