@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from rxresponses.scripted import ScriptedTurn, chat_chunks, chat_sse, turn_for_request
-from tests.fuzz.loopback import Conn, LoopbackServer, Request
+from tests.fuzz.loopback import Conn, LoopbackServer, Request, wait_until
 
 #: What the scripted model answers to a plain question, before the question.
 ECHO = (
@@ -665,3 +665,39 @@ def test_raw_fuzzed_messages_each_get_one_answer(serve):
     assert sum(answers.values()) == 300
     assert answers.get("response.completed", 0) > 0
     assert answers.get("error 400", 0) > 0
+
+
+def test_limits_max_websockets(tmp_path):
+    """uvicorn's --max-client-connections does not count upgraded sockets: --max-websockets
+    does. One more gets an error event and the close code 1013 (try again later)."""
+    server = start_serve(
+        tmp_path, "--store", "none", "--max-websockets", "2", "--scripted-delay-ms", "0"
+    )
+    try:
+        with connect(server.ws_url) as first, connect(server.ws_url) as second:
+            with connect(server.ws_url) as third:
+                (event,) = raw_events(third)
+                assert (event["status"], event["error"]["code"]) == (
+                    429,
+                    "websocket_connection_limit_reached",
+                )
+                with pytest.raises(ConnectionClosed) as closed:
+                    third.recv(5)
+                assert closed.value.rcvd is not None
+                assert closed.value.rcvd.code == 1013
+            for ws in (first, second):
+                create(ws, model="m", input="hi")
+                assert raw_events(ws)[-1]["type"] == "response.completed"
+        # closed sockets give their places back
+        assert wait_until(lambda: _opens(server.ws_url), timeout=5)
+    finally:
+        server.stop()
+
+
+def _opens(url: str) -> bool:
+    with connect(url) as a, connect(url) as b:
+        for ws in (a, b):
+            create(ws, model="m", input="hi")
+            if raw_events(ws)[-1]["type"] != "response.completed":
+                return False
+    return True

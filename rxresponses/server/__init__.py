@@ -31,6 +31,7 @@ from .config import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONCURRENT_STREAMS,
     DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_MAX_WEBSOCKETS,
     DEFAULT_STORE_MAX_BYTES,
     DEFAULT_STORE_RETENTION_DAYS,
     DEFAULT_STORE_URL,
@@ -177,6 +178,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 10)",
     )
     limits.add_argument(
+        "--max-websockets",
+        type=int,
+        default=DEFAULT_MAX_WEBSOCKETS,
+        metavar="N",
+        help="open WebSockets (WebSocket mode of /v1/responses); one more gets an error event "
+        f"and is closed (default: {DEFAULT_MAX_WEBSOCKETS}; 0: WebSocket mode off)",
+    )
+    limits.add_argument(
         "--ws-idle-timeout",
         type=float,
         default=DEFAULT_WS_IDLE_TIMEOUT,
@@ -266,6 +275,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         bus=args.bus or None,
         store_retention_days=args.store_retention_days,
         store_max_bytes=args.store_max_bytes,
+        max_websockets=args.max_websockets,
         ws_idle_timeout=args.ws_idle_timeout,
     )
 
@@ -320,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
         args.workers,
         "" if args.workers == 1 else "s",
     )
-    _raise_fd_limit(args.max_client_connections + config.pool_size + 64)
+    _raise_fd_limit(args.max_client_connections + config.max_websockets + config.pool_size + 64)
     try:
         uvicorn.run(
             APP_FACTORY,

@@ -171,6 +171,27 @@ async def serve_socket(state: _State, websocket: WebSocket) -> None:
     config = state.config
     await websocket.accept()
     session = _Session(state, websocket)
+    if state.websockets >= config.max_websockets:
+        await session.send_error(
+            429,
+            _error(
+                f"Too many WebSockets: this server keeps at most {config.max_websockets} open "
+                "(max_websockets). Retry shortly, or use POST /v1/responses.",
+                code="websocket_connection_limit_reached",
+            ),
+        )
+        await websocket.close(1013)  # try again later
+        return
+    state.websockets += 1
+    try:
+        await _serve(session)
+    finally:
+        state.websockets -= 1
+
+
+async def _serve(session: _Session) -> None:
+    websocket = session.websocket
+    config = session.state.config
     idle = config.ws_idle_timeout or math.inf
     try:
         async with anyio.create_task_group() as tg:

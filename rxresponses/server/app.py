@@ -118,6 +118,8 @@ class _State:
         self.streams = _Slots(config.max_concurrent_streams)
         self.model_calls = _Slots(MODELS_HEADROOM)
         self.stored = Stored(config) if config.store is not None else None
+        #: WebSockets open now (WebSocket mode), up to ``config.max_websockets``.
+        self.websockets = 0
 
     def authorization(self, request: HTTPConnection) -> str | None:
         """The ``Authorization`` value sent upstream: the configured key, else the client's."""

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_STORE_RETENTION_DAYS",
     "DEFAULT_STORE_URL",
     "DEFAULT_UPSTREAM_DEADLINE",
+    "DEFAULT_MAX_WEBSOCKETS",
     "DEFAULT_WS_IDLE_TIMEOUT",
     "ENV_PREFIX",
     "ConfigError",
@@ -53,6 +54,10 @@ DEFAULT_STORE_MAX_BYTES: Final = 2 * 1024 * 1024 * 1024
 #: long enough for a person to type the next turn of a Codex session, short enough that idle
 #: sockets do not pile up (each holds one of ``--max-client-connections``).
 DEFAULT_WS_IDLE_TIMEOUT: Final = 600.0
+#: Default bound on open WebSockets per process: half of ``--max-client-connections``' default
+#: (uvicorn does not count upgraded connections in it); an idle socket costs a file descriptor
+#: and a few tens of KiB, a busy one also holds one of ``--max-concurrent-streams``.
+DEFAULT_MAX_WEBSOCKETS: Final = 512
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
@@ -132,6 +137,10 @@ class ServerConfig:
         store_retention_days: Days a stored response is kept (0: until deleted).
         store_max_bytes: Most bytes of stored data (0: no cap); beyond, new stored requests get
             503 until old responses expire or are deleted.
+        max_websockets: Most WebSockets open at once (per process). One more is accepted, gets
+            an ``error`` event (429, ``websocket_connection_limit_reached``) and is closed (1013,
+            try again later): uvicorn's ``limit_concurrency`` does not count upgraded
+            connections, so this bounds them.
         ws_idle_timeout: Seconds a WebSocket (``/v1/responses`` in WebSocket mode) may stay
             without a message from its client while no response of it runs; then it gets an
             ``error`` event (``websocket_idle_timeout``) and is closed (0: never).
@@ -156,6 +165,7 @@ class ServerConfig:
     bus: str | None = None
     store_retention_days: float = DEFAULT_STORE_RETENTION_DAYS
     store_max_bytes: int = DEFAULT_STORE_MAX_BYTES
+    max_websockets: int = DEFAULT_MAX_WEBSOCKETS
     ws_idle_timeout: float = DEFAULT_WS_IDLE_TIMEOUT
 
     def __post_init__(self) -> None:
@@ -180,6 +190,8 @@ class ServerConfig:
             raise ConfigError("max_connections must not be negative")
         if self.max_concurrent_streams <= 0:
             raise ConfigError("max_concurrent_streams must be positive")
+        if self.max_websockets < 0:
+            raise ConfigError("max_websockets must not be negative (0: no WebSocket mode)")
         for name in (
             "max_stream_seconds",
             "max_stream_bytes",
@@ -272,6 +284,7 @@ class ServerConfig:
             f"{ENV_PREFIX}BUS": self.bus or "",
             f"{ENV_PREFIX}STORE_RETENTION_DAYS": repr(self.store_retention_days),
             f"{ENV_PREFIX}STORE_MAX_BYTES": str(self.store_max_bytes),
+            f"{ENV_PREFIX}MAX_WEBSOCKETS": str(self.max_websockets),
             f"{ENV_PREFIX}WS_IDLE_TIMEOUT": repr(self.ws_idle_timeout),
         }
 
@@ -288,7 +301,8 @@ class ServerConfig:
         ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT``,
         ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds), ``RXRESPONSES_STORE`` (a URL or
         ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
-        ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never).
+        ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_MAX_WEBSOCKETS``,
+        ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never).
         """
         env = os.environ if environ is None else environ
 
@@ -337,6 +351,7 @@ class ServerConfig:
             ("keepalive_seconds", float),
             ("client_body_timeout", float),
             ("client_header_timeout", float),
+            ("max_websockets", int),
             ("ws_idle_timeout", float),
         )
         for name, kind in limits:
