@@ -32,10 +32,12 @@ from .config import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CONCURRENT_STREAMS,
     DEFAULT_MAX_STREAM_BYTES,
+    DEFAULT_MAX_WEBSOCKETS,
     DEFAULT_STORE_MAX_BYTES,
     DEFAULT_STORE_RETENTION_DAYS,
     DEFAULT_STORE_URL,
     DEFAULT_UPSTREAM_DEADLINE,
+    DEFAULT_WS_IDLE_TIMEOUT,
     ENV_PREFIX,
     ConfigError,
     Secret,
@@ -54,6 +56,7 @@ __all__ = [
     "create_app",
     "run",
     "uvicorn_limits",
+    "websocket_limits",
 ]
 
 #: The app factory uvicorn imports in every worker (configuration through the environment).
@@ -194,6 +197,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: 10)",
     )
     limits.add_argument(
+        "--max-websockets",
+        type=int,
+        default=DEFAULT_MAX_WEBSOCKETS,
+        metavar="N",
+        help="open WebSockets (WebSocket mode of /v1/responses); one more gets an error event "
+        f"and is closed (default: {DEFAULT_MAX_WEBSOCKETS}; 0: WebSocket mode off)",
+    )
+    limits.add_argument(
+        "--ws-idle-timeout",
+        type=float,
+        default=DEFAULT_WS_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="a WebSocket (WebSocket mode of /v1/responses) that sends nothing while none of its "
+        f"responses runs is closed after this long (default: {DEFAULT_WS_IDLE_TIMEOUT:g}; "
+        "0: never)",
+    )
+    limits.add_argument(
         "--max-client-connections",
         type=int,
         default=DEFAULT_MAX_CLIENT_CONNECTIONS,
@@ -276,6 +296,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         store_max_bytes=args.store_max_bytes,
         reasoning_events=args.reasoning_events,
         secret=_secret(args.secret),
+        max_websockets=args.max_websockets,
+        ws_idle_timeout=args.ws_idle_timeout,
     )
 
 
@@ -339,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
         args.workers,
         "" if args.workers == 1 else "s",
     )
-    _raise_fd_limit(args.max_client_connections + config.pool_size + 64)
+    _raise_fd_limit(args.max_client_connections + config.max_websockets + config.pool_size + 64)
     try:
         uvicorn.run(
             APP_FACTORY,
@@ -352,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
             access_log=not args.no_access_log,
             timeout_graceful_shutdown=30,
             **uvicorn_limits(args.max_client_connections),
+            **websocket_limits(config.max_body_bytes),
         )
     except SystemExit as exc:  # uvicorn exits on startup failure (port in use...)
         return exc.code if isinstance(exc.code, int) else 1
@@ -374,6 +397,23 @@ def uvicorn_limits(max_client_connections: int = DEFAULT_MAX_CLIENT_CONNECTIONS)
         "limit_concurrency": max_client_connections,
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "backlog": 2048,
+    }
+
+
+def websocket_limits(max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> dict[str, Any]:
+    """The uvicorn settings for WebSocket mode (for ``uvicorn.run``/``Config``).
+
+    uvicorn picks its WebSocket implementation itself (``ws="auto"``: the ``server`` extra
+    installs ``websockets``). ``ws_max_size``:
+    a message larger than twice ``max_body_bytes`` closes its socket (1009, the protocol's
+    answer); up to that, the app answers a message over ``max_body_bytes`` with an ``error``
+    event and the socket stays open. ``ws_ping_interval`` / ``ws_ping_timeout``: a socket whose
+    peer stops answering pings is closed within 40 s.
+    """
+    return {
+        "ws_max_size": 2 * max_body_bytes,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
     }
 
 

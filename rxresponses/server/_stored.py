@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -98,7 +98,7 @@ def sse_frame(event_type: str, data: str) -> bytes:
     return f"event: {event_type}\ndata: {data}\n\n".encode()
 
 
-def owner_of(request: Request) -> str:
+def owner_of(request: HTTPConnection) -> str:
     """The owner of what this request stores: a hash of its ``Authorization`` header."""
     return owner_key(request.headers.get("authorization"))
 

@@ -14,6 +14,8 @@ Routes (all under ``/v1``, like the OpenAI API, plus a health check):
   one sealed ``compaction`` item (:mod:`._compact`); such items in a later ``input`` are opened
   and their summary takes the place of the history they replaced.
 * ``GET /health``: ``{"status": "ok"}`` for load balancers.
+* A WebSocket on ``/v1/responses``: WebSocket mode (:mod:`._websocket`), each ``response.create``
+  message run by :func:`start_response` as a ``POST`` is.
 
 With a store (``config.store``), responses are kept there with their input items and event
 log (owned by a hash of the client's credential), ``previous_response_id`` chains turns and
@@ -34,6 +36,7 @@ its upstream only as fast as its client takes the converted frames (backpressure
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -54,10 +57,11 @@ from reactivex.subject import Subject
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from ..errors import RxResponsesError, UpstreamError, UpstreamStatusError
 from ..operators import final_response
@@ -84,6 +88,7 @@ from ._stored import delete as _delete
 from ._stored import input_items as _input_items
 from ._stored import retrieve as _retrieve
 from ._upstream import Redactor, Upstream, UpstreamReply, UpstreamTimeout, make_upstream
+from ._websocket import serve_socket
 from .config import MODELS_HEADROOM, Secret, ServerConfig
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -119,14 +124,16 @@ class _State:
         self.model_calls = _Slots(MODELS_HEADROOM)
         self.stored = Stored(config) if config.store is not None else None
         self.sealer = CompactionSealer(config.secret)
+        #: WebSockets open now (WebSocket mode), up to ``config.max_websockets``.
+        self.websockets = 0
 
-    def authorization(self, request: Request) -> str | None:
+    def authorization(self, request: HTTPConnection) -> str | None:
         """The ``Authorization`` value sent upstream: the configured key, else the client's."""
         if self.api_key is not None:
             return f"Bearer {self.api_key.reveal()}"
         return request.headers.get("authorization")
 
-    def redactor(self, request: Request) -> Redactor:
+    def redactor(self, request: HTTPConnection) -> Redactor:
         return Redactor.for_authorization(request.headers.get("authorization"), self.api_key)
 
 
@@ -197,6 +204,9 @@ def create_app(
         finally:
             state.streams.give_back()
 
+    async def responses_socket(websocket: WebSocket) -> None:
+        await serve_socket(state, websocket)
+
     async def models(request: Request) -> Response:
         if not state.model_calls.take():
             return state.model_calls.refused("model requests")
@@ -226,6 +236,7 @@ def create_app(
         routes=[
             Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/responses/compact", compact, methods=["POST"]),
+            WebSocketRoute("/v1/responses", responses_socket),
             Route("/v1/responses/{response_id}", one_response, methods=["GET", "DELETE"]),
             Route("/v1/responses/{response_id}/{action}", response_action, methods=["GET", "POST"]),
             Route("/v1/models", models, methods=["GET"]),
@@ -395,14 +406,50 @@ async def _responses(state: _State, request: Request) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status)
     except ClientDisconnect:
         return Response(status_code=499)  # nobody is listening any more
-    stored = state.stored
-    owner = owner_of(request)
     large = is_large_body(raw)  # many small values: parse in a thread, the loop keeps serving
     try:
         body = await anyio.to_thread.run_sync(parse_body, raw) if large else parse_body(raw)
-        history: list[dict[str, Any]] | None = None
+    except RequestError as exc:
+        logger.info("%s rejected (%d): %s", response_id, exc.status, exc.message)
+        return JSONResponse(exc.body(), status_code=exc.status)
+    return await start_response(state, request, body, response_id, large=large)
+
+
+async def start_response(
+    state: _State,
+    conn: HTTPConnection,
+    body: Any,
+    response_id: str,
+    *,
+    large: bool = False,
+    local_history: list[dict[str, Any]] | None = None,
+    upstream: Upstream | None = None,
+) -> Response:
+    """What answers one create request whose body is decoded: an error response, or the
+    :class:`_ResponsesCall` (an ASGI response) that runs it.
+
+    Shared by ``POST /v1/responses`` and WebSocket mode (:mod:`._websocket`), so both translate,
+    store, chain and limit alike.
+
+    Args:
+        state: What the routes share.
+        conn: The HTTP request or the WebSocket: its headers give the owner and the credential.
+        body: The decoded request body (checked by ``parse_body``).
+        response_id: The id of the new response.
+        large: Translate in a thread (a body with many values).
+        local_history: The items of a ``previous_response_id`` chain the caller holds itself
+            (a WebSocket's own cache); the store is then not asked, and the chain works without
+            one.
+        upstream: Answer from this upstream instead of the server's (WebSocket mode's
+            ``generate: false``).
+    """
+    config = state.config
+    stored = state.stored
+    owner = owner_of(conn)
+    try:
+        history: list[dict[str, Any]] | None = local_history
         previous = body.get("previous_response_id") if isinstance(body, dict) else None
-        if stored is not None and isinstance(previous, str):
+        if history is None and stored is not None and isinstance(previous, str):
             try:
                 history = await stored.history(previous, owner)
             except StoreError as exc:
@@ -418,13 +465,17 @@ async def _responses(state: _State, request: Request) -> Response:
             sent,
             system_role=config.system_role,
             max_tokens_field=config.max_tokens_field,
-            stateful=stored is not None,
+            stateful=stored is not None or local_history is not None,
             history=window,
         )
         translation = await anyio.to_thread.run_sync(translate) if large else translate()
     except RequestError as exc:
         logger.info("%s rejected (%d): %s", response_id, exc.status, exc.message)
         return JSONResponse(exc.body(), status_code=exc.status)
+    if stored is None and local_history is not None:  # chained in memory, stored nowhere
+        translation = dataclasses.replace(
+            translation, response_fields={**translation.response_fields, "store": False}
+        )
     if translation.dropped:
         logger.info("%s not honoured: %s", response_id, _dropped_line(translation.dropped))
     writer: EventLogWriter | None = None
@@ -456,11 +507,11 @@ async def _responses(state: _State, request: Request) -> Response:
             code="invalid_value",
         )
     call = _ResponsesCall(
-        state.upstream,
+        upstream or state.upstream,
         translation,
         response_id=response_id,
-        authorization=state.authorization(request),
-        redact=state.redactor(request),
+        authorization=state.authorization(conn),
+        redact=state.redactor(conn),
         config=config,
         slots=None if background else state.streams,
         writer=writer,

@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_STORE_RETENTION_DAYS",
     "DEFAULT_STORE_URL",
     "DEFAULT_UPSTREAM_DEADLINE",
+    "DEFAULT_MAX_WEBSOCKETS",
+    "DEFAULT_WS_IDLE_TIMEOUT",
     "ENV_PREFIX",
     "ConfigError",
     "Secret",
@@ -50,6 +52,14 @@ DEFAULT_STORE_RETENTION_DAYS: Final = 30.0
 DEFAULT_STORE_MAX_BYTES: Final = 2 * 1024 * 1024 * 1024
 #: Shortest ``--secret`` accepted (a short secret is guessable: the items would be forgeable).
 MIN_SECRET_CHARS: Final = 16
+#: Default seconds a WebSocket may idle (no message, no response running) before it is closed:
+#: long enough for a person to type the next turn of a Codex session, short enough that idle
+#: sockets do not pile up (each holds one of ``--max-client-connections``).
+DEFAULT_WS_IDLE_TIMEOUT: Final = 600.0
+#: Default bound on open WebSockets per process: half of ``--max-client-connections``' default
+#: (uvicorn does not count upgraded connections in it); an idle socket costs a file descriptor
+#: and a few tens of KiB, a busy one also holds one of ``--max-concurrent-streams``.
+DEFAULT_MAX_WEBSOCKETS: Final = 512
 #: Prefix of the environment variables :meth:`ServerConfig.from_env` reads.
 ENV_PREFIX: Final = "RXRESPONSES_"
 
@@ -138,6 +148,13 @@ class ServerConfig:
             (AES-256-GCM, derived from this text with HKDF-SHA256). ``None``: a random key per
             process (``rxresponses serve`` makes one at start and shares it with its workers):
             items stay readable until the server restarts.
+        max_websockets: Most WebSockets open at once (per process). One more is accepted, gets
+            an ``error`` event (429, ``websocket_connection_limit_reached``) and is closed (1013,
+            try again later): uvicorn's ``limit_concurrency`` does not count upgraded
+            connections, so this bounds them.
+        ws_idle_timeout: Seconds a WebSocket (``/v1/responses`` in WebSocket mode) may stay
+            without a message from its client while no response of it runs; then it gets an
+            ``error`` event (``websocket_idle_timeout``) and is closed (0: never).
     """
 
     upstream: str | None = None
@@ -161,6 +178,8 @@ class ServerConfig:
     store_max_bytes: int = DEFAULT_STORE_MAX_BYTES
     reasoning_events: ReasoningEvents = "openai"
     secret: Secret | None = field(default=None, compare=False)
+    max_websockets: int = DEFAULT_MAX_WEBSOCKETS
+    ws_idle_timeout: float = DEFAULT_WS_IDLE_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -184,7 +203,14 @@ class ServerConfig:
             raise ConfigError("max_connections must not be negative")
         if self.max_concurrent_streams <= 0:
             raise ConfigError("max_concurrent_streams must be positive")
-        for name in ("max_stream_seconds", "max_stream_bytes", "keepalive_seconds"):
+        if self.max_websockets < 0:
+            raise ConfigError("max_websockets must not be negative (0: no WebSocket mode)")
+        for name in (
+            "max_stream_seconds",
+            "max_stream_bytes",
+            "keepalive_seconds",
+            "ws_idle_timeout",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0 turns it off)")
         if self.client_body_timeout <= 0 or self.client_header_timeout <= 0:
@@ -283,6 +309,8 @@ class ServerConfig:
             f"{ENV_PREFIX}STORE_MAX_BYTES": str(self.store_max_bytes),
             f"{ENV_PREFIX}REASONING_EVENTS": self.reasoning_events,
             **({f"{ENV_PREFIX}SECRET": self.secret.reveal()} if self.secret is not None else {}),
+            f"{ENV_PREFIX}MAX_WEBSOCKETS": str(self.max_websockets),
+            f"{ENV_PREFIX}WS_IDLE_TIMEOUT": repr(self.ws_idle_timeout),
         }
 
     @classmethod
@@ -299,7 +327,8 @@ class ServerConfig:
         ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds), ``RXRESPONSES_STORE`` (a URL or
         ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
         ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_REASONING_EVENTS``,
-        ``RXRESPONSES_SECRET``.
+        ``RXRESPONSES_SECRET``, ``RXRESPONSES_MAX_WEBSOCKETS``,
+        ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never).
         """
         env = os.environ if environ is None else environ
 
@@ -352,6 +381,8 @@ class ServerConfig:
             ("keepalive_seconds", float),
             ("client_body_timeout", float),
             ("client_header_timeout", float),
+            ("max_websockets", int),
+            ("ws_idle_timeout", float),
         )
         for name, kind in limits:
             if (value := number(name.upper(), kind)) is not None:
