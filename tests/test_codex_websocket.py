@@ -47,12 +47,12 @@ supports_websockets = true
 """
 
 
-@pytest.mark.skipif(
-    CODEX is None,
-    reason="the Codex CLI is not installed (run .ci/codex, or set RXRESPONSES_CODEX)",
-)
 def test_codex_exec_turn_over_websocket(tmp_path: Path) -> None:
-    assert CODEX is not None
+    if CODEX is None:
+        missing = "the Codex CLI is not installed (run .ci/codex, or set RXRESPONSES_CODEX)"
+        if os.environ.get("CI", "").lower() == "true":  # .ci/run installs it: never skip there
+            pytest.fail(missing)
+        pytest.skip(missing)
     server = start_serve(tmp_path)
     try:
         home = tmp_path / "codex-home"
