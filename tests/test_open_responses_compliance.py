@@ -54,6 +54,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 MODEL = "compliance-model"
 
@@ -791,7 +792,96 @@ def test_the_compact_check_rejects_what_the_spec_rejects() -> None:
 
 
 # -- WebSocket cases -----------------------------------------------------------------------------
-# Hook for the WebSocket mode of issue 15: its cases go here, as functions taking the same
-# ``base_url`` fixture (``ws://`` + the host of ``base_url`` + ``/responses``), and check each
-# event frame with ``streaming_schema`` and the final ``response`` with
-# ``response_resource_errors``, like the streamed cases above.
+# The suite has no WebSocket cases yet; these run its streamed cases over WebSocket mode (one
+# socket, ``response.create`` messages, JSON text frames) with the same checks: every frame with
+# ``streaming_schema``, every final ``response`` with ``response_resource_errors``.
+
+
+AUTH = {"Authorization": "Bearer compliance-key"}
+Turn = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+def ws_url(base_url: str) -> str:
+    return "ws" + base_url.removeprefix("http") + "/responses"
+
+
+def run_ws_turns(base_url: str, turns: list[Turn], validators: list[Validator]) -> list[Any]:
+    """The streamed cases over one WebSocket: each turn builds its ``response.create`` body from
+    the final responses before it. Every frame is checked like an SSE event (and numbered from 0
+    per response), and each turn's final response as a resource."""
+    finals: list[dict[str, Any]] = []
+    with ws_connect(ws_url(base_url), additional_headers=AUTH, open_timeout=30) as conn:
+        for turn in turns:
+            conn.send(json.dumps({"type": "response.create", **turn(finals)}))
+            events: list[dict[str, Any]] = []
+            while not events or events[-1].get("type") not in _TERMINAL:
+                frame = conn.recv(timeout=30)
+                assert isinstance(frame, str)  # events are JSON text frames
+                events.append(json.loads(frame))
+            resource = events[-1]["response"]
+            assert response_resource_errors(resource) == []
+            assert [e for v in validators for e in v(resource, events)] == []
+            assert [e["sequence_number"] for e in events] == list(range(len(events)))
+            finals.append(resource)
+    return finals
+
+
+def test_streaming_response_over_websocket(spec_base_url: str) -> None:
+    body = {
+        "model": MODEL,
+        "input": [{"type": "message", "role": "user", "content": "Count from 1 to 5."}],
+    }
+    validators = [streaming_events, streaming_schema, completed_status, has_output]
+    run_ws_turns(spec_base_url, [lambda _: body], validators)
+
+
+def test_tool_calling_streaming_over_websocket(spec_base_url: str) -> None:
+    body = {"model": MODEL, "input": WEATHER_QUESTION, "tools": [WEATHER_TOOL]}
+    validators = [streaming_events, streaming_schema, function_call_events]
+    run_ws_turns(spec_base_url, [lambda _: body], validators)
+
+
+ROUNDTRIP_FIRST = {
+    "model": MODEL,
+    "input": "Use the weather tool to get the temperature in San Francisco.",
+    "tools": [WEATHER_TOOL],
+    "tool_choice": {"type": "function", "name": "get_weather"},
+    "store": False,
+}
+
+
+def roundtrip_second(finals: list[dict[str, Any]]) -> dict[str, Any]:
+    """Only the tool's output, continuing from the turn before by ``previous_response_id``."""
+    call = next(item for item in finals[-1]["output"] if item["type"] == "function_call")
+    output = {"type": "function_call_output", "call_id": call["call_id"], "output": "64F, clear"}
+    return {
+        "model": MODEL,
+        "previous_response_id": finals[-1]["id"],
+        "input": [output],
+        "tools": [WEATHER_TOOL],
+        "store": False,
+    }
+
+
+def test_function_call_roundtrip_over_one_websocket_without_store(spec_base_url: str) -> None:
+    """``function-call-roundtrip`` on one socket with ``store: false``: the second turn sends only
+    the tool output and continues from the socket's own cache."""
+    validators = [streaming_events, streaming_schema, completed_status]
+    first, second = run_ws_turns(
+        spec_base_url, [lambda _: ROUNDTRIP_FIRST, roundtrip_second], validators
+    )
+    assert first["store"] is False
+    assert second["previous_response_id"] == first["id"]
+    text = "".join(
+        part.get("text", "")
+        for item in second["output"]
+        if item["type"] == "message"
+        for part in item["content"]
+    )
+    assert "64F, clear" in text  # the scripted model quotes the tool result
+    # Nothing was stored, so another socket cannot continue from it.
+    with ws_connect(ws_url(spec_base_url), additional_headers=AUTH, open_timeout=30) as conn:
+        conn.send(json.dumps({"type": "response.create", **roundtrip_second([first])}))
+        refused = json.loads(conn.recv(timeout=30))
+    assert refused["type"] == "error"
+    assert refused["error"]["code"] == "previous_response_not_found"
