@@ -176,25 +176,6 @@ class ResponseAccumulator:
         elif kind.startswith("response.") and hasattr(event, "output_index"):
             self._on_status(event, kind)
 
-    def delta_appender(self, event: Any) -> Callable[[str], None] | None:
-        """After :meth:`handle` applied ``event``, a delta without logprobs: what :meth:`handle`
-        does with the text of the next deltas of the same part (append it to the part's buffer),
-        for a caller that knows its next events are such deltas and that nothing else comes in
-        between. ``None`` for any other event."""
-        kind = event.type
-        if kind == "response.output_text.delta":
-            if event.logprobs:
-                return None
-            key = (event.output_index, "content", event.content_index)
-        else:
-            spec = _DELTAS.get(kind)
-            if spec is None:
-                return None
-            family, sub = spec
-            key = (event.output_index, family, 0 if sub is None else getattr(event, sub))
-        buf = self._buffers.get(key)
-        return None if buf is None else buf.append
-
     def _fragments(self, key: tuple[int, str, int]) -> Fragments:
         buf = self._buffers.get(key)
         if buf is None:
@@ -445,6 +426,11 @@ class FinalStage:
         self._acc = ResponseAccumulator()
         self._held: list[Any] | None = []  # None once the stream proved long: fold as they come
         self.ended = False
+
+    @property
+    def fresh(self) -> bool:
+        """True until it takes its first value."""
+        return self._held == [] and not self.ended
 
     def handle(self, event: Any) -> tuple[()]:
         held = self._held
