@@ -167,6 +167,9 @@ class Assembler:
         self._args_open: set[int] = set()
         self._acc = ResponseAccumulator()
         self._started = False
+        # Every value so far came through handle_owned(): a stage of this chain built it for
+        # this one alone (see AssembledResponse).
+        self._all_owned = True
         self.ended = False
 
     def start(self) -> list[Any]:
@@ -178,6 +181,7 @@ class Assembler:
         """Take one value: an event (numbered on a copy) or a signal."""
         if self.ended:
             return []
+        self._all_owned = False
         if type(value) in _DELTA_EVENTS and self._started:  # the per-token path
             return [self._forward_delta(_shallow(value))]
         return self._take(value, False)
@@ -195,6 +199,7 @@ class Assembler:
         """The fast path for a delta event (see :mod:`rxresponses.operators._core`): a copy of
         it, numbered and folded, once the stream has started; else ``None``."""
         if self._started and not self.ended:
+            self._all_owned = False
             return self._forward_delta(_shallow(event))
         return None
 
@@ -207,6 +212,7 @@ class Assembler:
     def _absorb_delta(self, event: Any) -> Any:
         """:meth:`handle_delta`, for :class:`AssembledResponse`: folded, emitted nowhere."""
         if self._started and not self.ended:
+            self._all_owned = False
             self._forward_delta(_shallow(event))
             return NOTHING
         return None
@@ -484,7 +490,9 @@ class AssembledResponse:
     The assembler's events go nowhere else, and its terminal event's ``response`` is what
     folding every event it emitted would give (the assembler folds them itself to build it), so
     ``final_response()``'s second fold is skipped: the stage emits one :class:`Response`, the
-    terminal event's, folded on its own (a new object graph, as ``final_response()`` gives).
+    terminal event's, folded on its own (a new object graph, as ``final_response()`` gives), or
+    that response itself when every value the assembler took was built for it by the stages of
+    this chain and no echoed request field is in it (then nobody else holds any part of it).
     """
 
     name = "assemble() | final_response()"
@@ -517,8 +525,13 @@ class AssembledResponse:
         if not self._asm.ended or self.ended:
             return []
         self.ended = True
+        asm = self._asm
         for event in reversed(out):
             if event.type in TERMINAL_TYPES:
+                if asm._all_owned and not asm._echo:
+                    # Every object in it was built by this chain and seen by nobody (the events
+                    # that carried them go nowhere): it is the caller's own already.
+                    return [event.response]
                 fold = ResponseAccumulator()
                 fold.handle(event)
                 return [fold.result()]

@@ -33,13 +33,16 @@ from reactivex import Observable
 from ..errors import RxResponsesError
 from ..types._compat import deep_copy, deep_copy_with, replace_value, set_field
 from ..types._compat import shallow_copy as _shallow
-from ..types.registry import EVENT_KINDS, LIFECYCLE_TYPES, TERMINAL_TYPES
+from ..types.events import ResponseTextDeltaEvent
+from ..types.registry import EVENT_KINDS, LIFECYCLE_TYPES, TERMINAL_TYPES, event_type
 from ..types.response import Logprob, Response, ResponseError
 from ._core import _BLOCK, Fragments, stage_operator
 
 __all__ = ["FinalStage", "Fragments", "ResponseAccumulator", "final_response"]
 
 _LIFECYCLE = LIFECYCLE_TYPES
+#: ``response.output_text.delta``, the most frequent event by far (resolved once, here).
+_TEXT_DELTA = event_type(ResponseTextDeltaEvent)
 _TERMINAL = TERMINAL_TYPES
 _STATUS_SUFFIXES = {
     "in_progress": "in_progress",
@@ -55,7 +58,7 @@ _STATUS_SUFFIXES = {
 _DELTAS: dict[str, tuple[str, str | None]] = {
     t: (k.family, k.index_field)
     for t, k in EVENT_KINDS.items()
-    if k.role == "delta" and k.family is not None and t != "response.output_text.delta"
+    if k.role == "delta" and k.family is not None and t != _TEXT_DELTA
 }
 # part-level text .done type -> (buffer family, the field that holds the part index, the part
 # attribute the event carries): the text replaces what the deltas built.
@@ -146,7 +149,7 @@ class ResponseAccumulator:
             kind: str = event.type
         except AttributeError:  # not an event
             return
-        if kind == "response.output_text.delta":  # the per-token hot path
+        if kind == _TEXT_DELTA:  # the per-token hot path
             key = (event.output_index, "content", event.content_index)
             if key == self._last_key:  # the same part as the last delta: Fragments.append()
                 tail = self._last_tail

@@ -258,7 +258,8 @@ class ChunkSplitter:
         if tool is None:
             if content and not reasoning:
                 message = self._message
-                if message is not None and (self._think is None or self._think.in_text):
+                think = self._think
+                if message is not None and (think is None or think._state == "text"):
                     return [new_text_delta(message.item_id, message.output_index, content)]
             elif reasoning and not content:
                 item = self._reasoning
