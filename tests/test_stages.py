@@ -29,6 +29,7 @@ from rxresponses.operators._collect_reasoning import ReasoningStage
 from rxresponses.operators._core import (
     NOTHING,
     Driver,
+    Fragments,
     IterableSource,
     StagedObservable,
     delta_maker,
@@ -474,10 +475,10 @@ def test_a_stage_fast_path_gives_what_handle_gives(stage_kind: str, make: Any) -
 
 
 def test_delta_events_take_their_type_from_the_event_class() -> None:
-    fragments: list[str] = []
+    fragments = Fragments()
     make = delta_maker(
         ResponseReasoningTextDeltaEvent,
-        fragments.append,
+        fragments,
         {"item_id": "rs_1", "output_index": 0, "content_index": 0},
     )
     event = make("x")
@@ -486,9 +487,9 @@ def test_delta_events_take_their_type_from_the_event_class() -> None:
     assert to_dict(event) == to_dict(
         ResponseReasoningTextDeltaEvent(item_id="rs_1", output_index=0, content_index=0, delta="x")
     )
-    assert fragments == ["x"]
+    assert fragments.join() == "x"
     with pytest.raises(TypeError, match="delta_maker"):
-        delta_maker(ResponseReasoningTextDeltaEvent, fragments.append, {"item_id": "rs_1"})
+        delta_maker(ResponseReasoningTextDeltaEvent, fragments, {"item_id": "rs_1"})
 
 
 def test_assemble_then_final_response_fuse_and_give_the_same_response() -> None:

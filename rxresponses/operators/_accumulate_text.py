@@ -48,7 +48,7 @@ class _Part:
         if kind == "output_text":
             fields["logprobs"] = []
         # Appends a fragment without logprobs and returns its delta event (the per-token path).
-        self.delta = delta_maker(event, self.fragments.append, fields)
+        self.delta = delta_maker(event, self.fragments, fields)
 
 
 class _Message:

@@ -54,7 +54,7 @@ class _Reasoning:
         else:
             event = ResponseReasoningTextDeltaEvent
             fields["content_index"] = 0
-        self.delta = delta_maker(event, self.fragments.append, fields)
+        self.delta = delta_maker(event, self.fragments, fields)
 
 
 class ReasoningStage:

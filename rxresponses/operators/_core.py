@@ -522,29 +522,31 @@ _SMALL = 32
 
 
 def delta_maker(
-    event: type[WireModel], append: Callable[[str], None], fields: dict[str, Any]
+    event: type[WireModel], fragments: Fragments, fields: dict[str, Any]
 ) -> Callable[[str], Any]:
-    """The function a stage builds once per open part: append a fragment to the part's buffer
-    and return its delta event. The stage's ``handle()`` and ``handle_delta()`` call it for each
-    delta signal.
+    """The function a stage builds once per open part: append a fragment to the part's
+    ``fragments`` and return its delta event. The stage's ``handle()`` and ``handle_delta()``
+    call it for each delta signal.
 
     ``fields`` are the event's fields other than ``type``, ``sequence_number`` and ``delta``;
     ``type`` is the class's own (:func:`~rxresponses.types.registry.event_type`, resolved here,
-    once per part), ``sequence_number`` 0 until the assembler numbers it. The event is built with
-    :meth:`WireModel.trusted`, its fields in declared order. A ``logprobs`` field gets a new
-    empty list in every event.
+    once per part), ``sequence_number`` 0 until the assembler numbers it. The event is built the
+    way :meth:`WireModel.trusted` builds it, its fields in declared order. A ``logprobs`` field
+    gets a new empty list in every event.
     """
     given = {**fields, "type": event_type(event), "sequence_number": 0, "delta": ""}
     names = event.model_fields.keys()
     if given.keys() != names:
         raise TypeError(f"delta_maker({event.__name__}) got {sorted(given)}, not {sorted(names)}")
     template = {name: given[name] for name in names}  # in declared order
-    # What WireModel.trusted() does, bound once per part.
-    make = maker(event, frozenset(names))
+    make = maker(event, frozenset(names))  # what WireModel.trusted() does, bound once
     fresh_logprobs = "logprobs" in template
+    tail, settle = fragments._tail, fragments._settle  # Fragments.append(), inlined
 
     def delta(text: str) -> Any:
-        append(text)
+        tail.append(text)
+        if len(tail) >= _BLOCK:
+            settle()
         values = template.copy()
         values["delta"] = text
         if fresh_logprobs:

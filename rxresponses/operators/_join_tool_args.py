@@ -34,9 +34,7 @@ class _Call:
         self.name = name
         self.fragments = Fragments()
         fields = {"item_id": item_id, "output_index": output_index}
-        self.delta = delta_maker(
-            ResponseFunctionCallArgumentsDeltaEvent, self.fragments.append, fields
-        )
+        self.delta = delta_maker(ResponseFunctionCallArgumentsDeltaEvent, self.fragments, fields)
 
 
 class ToolCallStage:

@@ -243,14 +243,24 @@ class FastChunkReader:
         for prefix, suffix, slot, index in self._templates:
             if data.startswith(prefix) and data.endswith(suffix):
                 start, end = len(prefix), len(data) - len(suffix)
-                if end - start < 2:
+                if end - start < 3:  # "" is not text: `reasoning_content or reasoning`
                     break
-                try:
-                    text = _loads(data[start:end])
-                except Exception:
-                    break
-                if type(text) is not str or not text:  # "": `reasoning_content or reasoning`
-                    break
+                text = data[start + 1 : end - 1]
+                if (
+                    data[start] != '"'
+                    or data[end - 1] != '"'
+                    or "\\" in text
+                    or '"' in text
+                    or not text.isprintable()
+                ):
+                    # Not a plain string token (a plain one, with no escape, quote or control
+                    # character, reads as what is between its quotes): let JSON read it.
+                    try:
+                        text = _loads(data[start:end])
+                    except Exception:
+                        break
+                    if type(text) is not str or not text:
+                        break
                 self._learned = 0
                 if slot == 0:
                     return text, None, None
