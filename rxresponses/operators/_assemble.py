@@ -266,7 +266,8 @@ class Assembler:
     # -- internals ----------------------------------------------------------------------------
 
     def _number(self, event: Any) -> Any:
-        event.sequence_number = self._seq
+        """Number an event this stage built (its class declares ``sequence_number``)."""
+        set_field(event, "sequence_number", self._seq)
         self._seq += 1
         return event
 
@@ -279,7 +280,8 @@ class Assembler:
             if dense != index:
                 event.output_index = dense
             self._track(event, dense)
-        self._number(event)
+        event.sequence_number = self._seq  # any event: a field, or an extra of an unknown one
+        self._seq += 1
         self._acc.handle(event)
         return event
 
@@ -462,10 +464,10 @@ class Assembler:
                     out.extend(self._close_item(dense, item))
         # The fold ends here: the terminal response shares the items the item events carried.
         final = self._acc.result(share=True)
-        final.usage = signal.usage
+        set_field(final, "usage", signal.usage)
         if signal.status == "completed":
-            final.status = "completed"
-            final.completed_at = int(time.time())
+            set_field(final, "status", "completed")
+            set_field(final, "completed_at", int(time.time()))
             out.append(self._number(ResponseCompletedEvent.build(response=final)))
         elif signal.status == "incomplete":
             final.status = "incomplete"
