@@ -13,6 +13,7 @@ from typing import Any
 from reactivex import Observable
 
 from ..types._base import WireModel
+from ..types._compat import shallow_copy
 from ..types.events import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
@@ -201,7 +202,7 @@ class TextStage:
                 item_id=msg.item_id,
                 output_index=msg.output_index,
                 content_index=index,
-                part=final.model_copy(),
+                part=shallow_copy(final),
             )
         )
         return out

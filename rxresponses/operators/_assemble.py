@@ -291,8 +291,11 @@ class Assembler:
         with such an event, minus what deltas never need (they open and close nothing). Fields
         are set without pydantic's ``__setattr__`` dispatch (see
         :func:`~rxresponses.types._compat.set_field`)."""
-        index = getattr(event, "output_index", None)
-        if index is None:  # built with model_construct() and no output_index
+        try:
+            index = event.output_index
+        except AttributeError:  # built with model_construct() and no output_index
+            return self._forward(event)
+        if index is None:
             return self._forward(event)
         dense = self._indexes.get(index)
         if dense is None:

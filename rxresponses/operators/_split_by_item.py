@@ -249,9 +249,8 @@ class ChunkSplitter:
         :meth:`handle` only the part below is left, calling the same helpers.
         """
         content, reasoning, tool = fields
-        out: list[Signal] = []
         if self.ended or self._finish_reason is not None:
-            return out
+            return []
         # One more fragment of the open item (the usual chunk): what the calls below come to
         # for it, without them. Only one item is open then (the others were closed when it
         # opened; parallel tool calls are all function calls).
@@ -281,7 +280,8 @@ class ChunkSplitter:
                     fragment = self._new_arguments(call, fragment)
                 if fragment:
                     return [new_tool_call_delta(call.item_id, call.output_index, fragment)]
-                return out
+                return []
+        out: list[Signal] = []
         if reasoning:
             self._reasoning_text(reasoning, out)
         if content:
