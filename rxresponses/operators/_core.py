@@ -26,6 +26,9 @@ A *stage* is a plain state machine, one per subscription:
   and the driver calls ``handle(value)`` as for any other value. ``handle_delta`` must do what
   ``handle`` does with the value, minus the dispatch and lookups ``handle`` needs, and never
   ends the stage. (``handle_delta_owned`` is its ``handle_owned``.)
+* ``fuse(next_stage)`` (optional): one stage doing what it and ``next_stage``, its neighbour in
+  the chain, do together, or ``None``; the driver merges adjacent stages that know each other
+  (``decode_sse | parse_chunks | split_by_item``, ``assemble | final_response``).
 
 Every public operator is the same thin shell, :func:`stage_operator`, over its stage. Shells piped
 one after another (``source.pipe(split_by_item(), collect_reasoning(), ...)``) fuse: the
