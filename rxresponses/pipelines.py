@@ -1,10 +1,11 @@
 """Ready-made compositions of the operators.
 
 ``chat_to_responses()`` is the whole Chat -> Responses conversion as one operator; the others add
-the SSE decoding in front. Each runs in one subscription: ``chat_to_responses()`` is the chain of
-the operators' stages (``chat_to_responses_composed()`` spells it out: copy it and insert your
-own stage wherever you need it; it stays one subscription), ``chat_sse_to_responses()`` the
-same stages with per-item lanes (:mod:`rxresponses.operators._fused`).
+the SSE decoding in front. Each is the chain of the operators' stages, run by the one driver
+(:mod:`rxresponses.operators._core`) in one subscription: ``chat_to_responses_composed()``
+spells it out (copy it and insert your own stage wherever you need it; it stays one
+subscription), and ``chat_sse_to_responses()`` is the same chain after ``decode_sse() |
+parse_chunks()``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ import reactivex
 from reactivex import Observable
 
 from . import operators as rxo
-from .operators._core import random_ids
-from .operators._fused import fused_chat_sse_to_responses
+from .operators._accumulate_text import TextStage
+from .operators._assemble import Assembler, check_echo
+from .operators._collect_reasoning import ReasoningStage, check_event_names
+from .operators._core import Stage, random_ids, stage_chain
+from .operators._join_tool_args import ToolCallStage
+from .operators._parse import ChunkParser, SSEDecodeStage
+from .operators._split_by_item import ChunkSplitter
 from .sse import DEFAULT_MAX_LINE_BYTES
 from .types.aliases import IdFactory, ReasoningEventNames
 from .types.chat import ChatCompletionChunk
@@ -51,16 +57,50 @@ def chat_to_responses(
     before it, reading the common chunk shapes without building a ``ChatCompletionChunk`` (see
     :mod:`rxresponses.operators._core`). See the operators for the arguments.
     """
-    return chat_to_responses_composed(
-        response_id=response_id,
-        model=model,
-        created_at=created_at,
-        echo=echo,
-        choice_index=choice_index,
-        think_tags=think_tags,
-        reasoning_as_summary=reasoning_as_summary,
-        ids=ids,
-        reasoning_events=reasoning_events,
+    check_echo(echo)  # invalid echoed fields raise now, not mid-stream
+    return stage_chain(
+        *_chat_stages(
+            response_id,
+            model,
+            created_at,
+            echo,
+            choice_index,
+            think_tags,
+            reasoning_as_summary,
+            ids,
+            reasoning_events,
+        )
+    )
+
+
+def _chat_stages(
+    response_id: str | None,
+    model: str | None,
+    created_at: int | None,
+    echo: Mapping[str, Any] | None,
+    choice_index: int,
+    think_tags: bool,
+    reasoning_as_summary: bool,
+    ids: IdFactory,
+    reasoning_events: ReasoningEventNames,
+) -> tuple[Callable[[], Stage[Any, Any]], ...]:
+    """The stages of ``split_by_item() | collect_reasoning() | accumulate_text() |
+    join_tool_args() | assemble()``, as one shell takes them (:func:`stage_chain`). Bad
+    options raise here, when the pipeline is built, not when a stream starts."""
+    check_event_names(reasoning_events)
+    return (
+        lambda: ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids),
+        lambda: ReasoningStage(as_summary=reasoning_as_summary, event_names=reasoning_events),
+        TextStage,
+        ToolCallStage,
+        lambda: Assembler(
+            response_id=response_id,
+            model=model,
+            created_at=created_at,
+            echo=echo,
+            ids=ids,
+            reasoning_events=reasoning_events,
+        ),
     )
 
 
@@ -114,23 +154,29 @@ def chat_sse_to_responses(
     + :func:`chat_to_responses`, whose arguments are the others; ``max_line_bytes`` goes to
     ``decode_sse``).
 
-    Produces the same events as that composition, run in one subscription that also reads the
-    common chunk shapes without validating a ``ChatCompletionChunk`` (see
-    :mod:`rxresponses.operators._fused`). ``reasoning_events="open-responses"`` names the raw
-    reasoning text events ``response.reasoning.delta`` / ``.done`` (the Open Responses
-    specification's names) instead of OpenAI's ``response.reasoning_text.delta`` / ``.done``.
+    One chain of stages run by the driver (where ``decode_sse``, ``parse_chunks`` and
+    ``split_by_item`` fuse into one stage that reads the common chunk shapes without validating
+    a ``ChatCompletionChunk``); a ``final_response()`` piped after it joins the same
+    subscription, and so does a source such as ``from_bytes()``. ``reasoning_events=
+    "open-responses"`` names the raw reasoning text events ``response.reasoning.delta`` /
+    ``.done`` (the Open Responses specification's names) instead of OpenAI's
+    ``response.reasoning_text.delta`` / ``.done``.
     """
-    return fused_chat_sse_to_responses(
-        max_line_bytes=max_line_bytes,
-        response_id=response_id,
-        model=model,
-        created_at=created_at,
-        echo=echo,
-        choice_index=choice_index,
-        think_tags=think_tags,
-        reasoning_as_summary=reasoning_as_summary,
-        ids=ids,
-        reasoning_events=reasoning_events,
+    check_echo(echo)  # invalid echoed fields raise now, not mid-stream
+    return stage_chain(
+        lambda: SSEDecodeStage(max_line_bytes=max_line_bytes),
+        ChunkParser,
+        *_chat_stages(
+            response_id,
+            model,
+            created_at,
+            echo,
+            choice_index,
+            think_tags,
+            reasoning_as_summary,
+            ids,
+            reasoning_events,
+        ),
     )
 
 

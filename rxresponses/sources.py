@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 import httpx
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, Disposable
-from reactivex.scheduler import CurrentThreadScheduler
+from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .errors import UpstreamError, UpstreamStatusError
 from .operators import decode_sse
+from .operators._core import IterableSource
 from .sse import _BOM, DEFAULT_MAX_LINE_BYTES, SSEMessage
 from .types._base import WIRE
 from .types.chat import ChatCompletionChunk
@@ -289,54 +289,11 @@ def _transport_error(exc: httpx.HTTPError) -> UpstreamError:
     return UpstreamError(f"upstream connection failed: {exc or type(exc).__name__}")
 
 
-class _Flag:
-    """A disposable that only raises a flag, read between items (a plain attribute: setting it
-    from another thread is atomic; a ``threading.Event`` cost more than a short stream's
-    iteration)."""
-
-    __slots__ = ("raised",)
-
-    def __init__(self) -> None:
-        self.raised = False
-
-    def dispose(self) -> None:
-        self.raised = True
-
-
 def _from_sync(factory: Callable[[], Iterator[Any]]) -> Observable[Any]:
-    """Iterate ``factory()`` on subscription; close the iterator when done or disposed."""
-
-    def subscribe(
-        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        disposed = _Flag()
-
-        def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
-            try:
-                iterator = factory()
-            except Exception as exc:
-                observer.on_error(exc)
-                return
-            try:
-                for item in iterator:
-                    if disposed.raised:
-                        return
-                    observer.on_next(item)
-            except Exception as exc:
-                if not disposed.raised:
-                    observer.on_error(exc)
-                return
-            finally:
-                close = getattr(iterator, "close", None)
-                if close is not None:
-                    close()
-            if not disposed.raised:
-                observer.on_completed()
-
-        sched = scheduler or CurrentThreadScheduler.singleton()
-        return CompositeDisposable(sched.schedule(run), disposed)
-
-    return Observable(subscribe)
+    """Iterate ``factory()`` on subscription; close the iterator when done or disposed. The
+    operators' driver iterates it itself (see
+    :class:`~rxresponses.operators._core.IterableSource`)."""
+    return IterableSource(factory)
 
 
 def _from_async(factory: Callable[[], AsyncIterator[Any]]) -> Observable[Any]:

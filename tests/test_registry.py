@@ -71,7 +71,7 @@ def test_every_consumer_reads_the_same_tables() -> None:
     assert set(terminal._DELTAS) == registry.DELTA_TYPES
     assert set(terminal._DONES) == registry.DONE_TYPES
     assert set(terminal._TERMINAL) == registry.TERMINAL_TYPES
-    assert _assemble._DELTA_KINDS == registry.DELTA_TYPES
+    assert _assemble._DELTA_EVENTS == registry.DELTA_CLASSES
     assert _final._TERMINAL == registry.TERMINAL_TYPES
     # The fold keeps the text of every delta but the apply_patch diff (see the next test).
     folded = set(_final._DELTAS) | {"response.output_text.delta"}

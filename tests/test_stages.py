@@ -7,10 +7,12 @@ value by value and write the expected output out. The driver tests use a list as
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import reactivex
+from reactivex import operators as ops
 
 from rxresponses import (
     chat_sse_to_responses,
@@ -23,7 +25,16 @@ from rxresponses import (
 from rxresponses import operators as rxo
 from rxresponses.errors import ChunkDecodeError, PipelineError, SSELineTooLongError, StageError
 from rxresponses.operators._accumulate_text import TextStage
-from rxresponses.operators._core import Driver, StagedObservable, stage_operator
+from rxresponses.operators._collect_reasoning import ReasoningStage
+from rxresponses.operators._core import (
+    NOTHING,
+    Driver,
+    Fragments,
+    IterableSource,
+    StagedObservable,
+    delta_maker,
+    stage_operator,
+)
 from rxresponses.operators._final import FinalStage
 from rxresponses.operators._join_tool_args import ToolCallStage
 from rxresponses.operators._parse import ChatSplitStage, ChunkParser, SSEDecodeStage
@@ -31,9 +42,12 @@ from rxresponses.operators._split_by_item import ChunkSplitter
 from rxresponses.sse import SSEMessage
 from rxresponses.types._base import to_dict
 from rxresponses.types.chat import parse_chunk
+from rxresponses.types.events import ResponseReasoningTextDeltaEvent
+from rxresponses.types.registry import event_type
 from rxresponses.types.signals import (
     ItemFinished,
     ItemStarted,
+    ReasoningDelta,
     StreamFinished,
     TextDelta,
     ToolCallDelta,
@@ -362,3 +376,160 @@ def test_an_sdk_chunk_object_is_a_typed_error_not_a_failed_response(fused: bool)
 def test_a_bytes_pipeline_fed_text_is_a_typed_error() -> None:
     with pytest.raises(StageError, match="decode_sse"):
         list(iterate(reactivex.of("data: {}\n\n").pipe(chat_sse_to_responses())))
+
+
+# -- the driver's fast path ---------------------------------------------------------------------
+
+
+class Upper:
+    """A stage of the user's own with a fast path: deltas in upper case."""
+
+    name = "upper()"
+    delta_types = frozenset({TextDelta})
+
+    def __init__(self) -> None:
+        self.fast = 0
+
+    def handle_delta(self, value: TextDelta) -> Any:
+        if value.text == "skip":
+            return None  # not on the fast path: handle() takes it
+        self.fast += 1
+        return NOTHING if value.text == "drop" else replace(value, text=value.text.upper())
+
+    def handle(self, value: Any) -> list[Any] | None:
+        if isinstance(value, TextDelta):
+            return [replace(value, text=f"<{value.text}>")]
+        return None
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
+
+
+def test_driver_tries_a_stage_fast_path_first() -> None:
+    sink = Sink()
+    upper = Upper()
+    driver = Driver([upper], sink)
+    for text in ("a", "skip", "drop", "b"):
+        driver.on_next(TextDelta("msg_1", 0, text))
+    driver.on_next("other")  # not a delta type: handle(), which passes it on
+    driver.on_completed()
+    assert [getattr(v, "text", v) for v in sink.values] == ["A", "<skip>", "B", "other"]
+    assert upper.fast == 3
+    assert sink.completed == 1
+
+
+def test_driver_a_fast_path_that_raises_is_a_stage_error() -> None:
+    class Broken(Upper):
+        def handle_delta(self, value: TextDelta) -> Any:
+            raise ValueError("broken")
+
+    sink = Sink()
+    driver = Driver([Broken()], sink)
+    delta = TextDelta("msg_1", 0, "a")
+    driver.on_next(delta)
+    driver.on_next(delta)
+    (error,) = sink.errors
+    assert isinstance(error, StageError)
+    assert (error.operator, error.element) == ("upper()", delta)
+    assert sink.values == []
+
+
+def _item_signals(stage_kind: str) -> list[Any]:
+    if stage_kind == "text":
+        return [ItemStarted("message", "msg_1", 0)] + [
+            TextDelta("msg_1", 0, t, lp) for t, lp in (("a", None), ("b", None), ("c", [])) * 2
+        ]
+    if stage_kind == "reasoning":
+        return [ItemStarted("reasoning", "rs_1", 0)] + [
+            ReasoningDelta("rs_1", 0, t) for t in ("a", "b", "c")
+        ]
+    return [ItemStarted("function_call", "fc_1", 0, "call_1", "f")] + [
+        ToolCallDelta("fc_1", 0, t) for t in ('{"a"', ": 1", "}")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stage_kind", "make"),
+    [("text", TextStage), ("reasoning", ReasoningStage), ("tools", ToolCallStage)],
+)
+def test_a_stage_fast_path_gives_what_handle_gives(stage_kind: str, make: Any) -> None:
+    """handle_delta() is handle() minus the lookups: the same events, the same final item."""
+    signals = _item_signals(stage_kind)
+    signals.append(ItemFinished(signals[0].kind, signals[0].item_id, 0))
+    slow, fast = make(), make()
+    by_handle = [e for s in signals for e in (slow.handle(s) or [])]
+    by_fast: list[Any] = []
+    taken = 0
+    for signal in signals:
+        one = fast.handle_delta(signal) if type(signal) in fast.delta_types else None
+        if one is None:
+            by_fast.extend(fast.handle(signal) or [])
+        else:
+            taken += 1
+            by_fast.append(one)
+    assert [to_dict(e) for e in by_fast] == [to_dict(e) for e in by_handle]
+    assert taken >= 2  # the first delta opens the part; the next ones take the fast path
+
+
+def test_delta_events_take_their_type_from_the_event_class() -> None:
+    fragments = Fragments()
+    make = delta_maker(
+        ResponseReasoningTextDeltaEvent,
+        fragments,
+        {"item_id": "rs_1", "output_index": 0, "content_index": 0},
+    )
+    event = make("x")
+    assert event.type == "response.reasoning_text.delta"
+    assert event_type(ResponseReasoningTextDeltaEvent) == "response.reasoning_text.delta"
+    assert to_dict(event) == to_dict(
+        ResponseReasoningTextDeltaEvent(item_id="rs_1", output_index=0, content_index=0, delta="x")
+    )
+    assert fragments.join() == "x"
+    with pytest.raises(TypeError, match="delta_maker"):
+        delta_maker(ResponseReasoningTextDeltaEvent, fragments, {"item_id": "rs_1"})
+
+
+def test_assemble_then_final_response_fuse_and_give_the_same_response() -> None:
+    body = _body(chunk({"content": "Hi"}), chunk({"content": " there"}), chunk(None, "stop"))
+
+    def final(*hop: Any) -> dict[str, Any]:
+        pipeline = chat_sse_to_responses(ids=Ids(), response_id="resp_1", created_at=1)
+        (response,) = iterate(from_bytes([body]).pipe(pipeline, *hop, rxo.final_response()))
+        out = to_dict(response)
+        out.pop("completed_at")
+        return out
+
+    fused = final()
+    assert fused == final(ops.map(lambda e: e))  # an Rx hop: nothing fuses across it
+    assert (fused["status"], fused["output"][0]["content"][0]["text"]) == ("completed", "Hi there")
+    staged = from_bytes([body]).pipe(chat_sse_to_responses(), rxo.final_response())
+    assert isinstance(staged, StagedObservable)
+    stages = Driver([factory() for factory in staged.factories], Sink())._stages
+    assert [type(s).__name__ for s in stages] == [
+        "ChatSplitStage",
+        "ReasoningStage",
+        "TextStage",
+        "ToolCallStage",
+        "AssembledResponse",
+    ]
+
+
+def test_a_sync_source_is_iterated_by_the_driver_and_closed_when_disposed() -> None:
+    closed: list[bool] = []
+
+    def pieces() -> Any:
+        try:
+            yield _body(chunk({"content": "Hi"}))
+            yield _body(chunk(None, "stop"))
+        finally:
+            closed.append(True)
+
+    staged = from_bytes(pieces()).pipe(chat_sse_to_responses(), rxo.final_response())
+    assert isinstance(staged, StagedObservable)
+    assert isinstance(staged.source, IterableSource)
+    (response,) = iterate(staged)
+    assert (response.status, response.output_text) == ("completed", "Hi")
+    assert closed == [True]

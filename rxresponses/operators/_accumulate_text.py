@@ -13,6 +13,7 @@ from typing import Any
 from reactivex import Observable
 
 from ..types._base import WireModel
+from ..types._compat import shallow_copy
 from ..types.events import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
@@ -39,30 +40,18 @@ class _Part:
         self.kind = kind  # "output_text" | "refusal"
         self.fragments = Fragments()
         self.logprobs: list[dict[str, Any]] = []
-        event: type[WireModel]
+        event: type[WireModel] = (
+            ResponseTextDeltaEvent if kind == "output_text" else ResponseRefusalDeltaEvent
+        )
+        fields: dict[str, Any] = {
+            "item_id": item_id,
+            "output_index": output_index,
+            "content_index": content_index,
+        }
         if kind == "output_text":
-            event = ResponseTextDeltaEvent
-            fields: dict[str, Any] = {
-                "type": "response.output_text.delta",
-                "sequence_number": 0,
-                "item_id": item_id,
-                "output_index": output_index,
-                "content_index": content_index,
-                "delta": "",
-                "logprobs": [],
-            }
-        else:
-            event = ResponseRefusalDeltaEvent
-            fields = {
-                "type": "response.refusal.delta",
-                "sequence_number": 0,
-                "item_id": item_id,
-                "output_index": output_index,
-                "content_index": content_index,
-                "delta": "",
-            }
+            fields["logprobs"] = []
         # Appends a fragment without logprobs and returns its delta event (the per-token path).
-        self.delta = delta_maker(event, self.fragments.append, fields)
+        self.delta = delta_maker(event, self.fragments, fields)
 
 
 class _Message:
@@ -82,12 +71,27 @@ class TextStage:
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({TextDelta, RefusalDelta, ItemStarted, ItemFinished})
+    #: The signals :meth:`handle_delta` takes (the driver's fast path).
+    delta_types = frozenset({TextDelta})
     name = "accumulate_text()"
 
     def __init__(self) -> None:
         self._items: dict[str, _Message] = {}
+        # The item of the last delta and its open part's delta builder (see handle_delta);
+        # any other signal resets them.
+        self._last_id: str | None = None
+        self._last_delta: Callable[[str], Any] | None = None
+
+    def handle_delta(self, value: TextDelta) -> Any:
+        """The ``output_text.delta`` event of a :class:`TextDelta` for the item and open
+        ``output_text`` part of the previous one, without logprobs; else ``None`` (then
+        :meth:`handle` takes it)."""
+        if value.item_id == self._last_id and not value.logprobs:
+            return self._last_delta(value.text)  # type: ignore[misc]
+        return None
 
     def handle(self, value: Any) -> list[Any] | None:
+        self._last_id = None
         if isinstance(value, TextDelta):
             return self._delta(value.item_id, "output_text", value.text, value.logprobs)
         if isinstance(value, RefusalDelta):
@@ -115,17 +119,6 @@ class TextStage:
 
     def fail(self, exc: Exception) -> None:
         return None
-
-    def lane(self, item_id: str) -> Callable[[str], Any] | None:
-        """A function doing what :meth:`handle` does with a :class:`TextDelta` for ``item_id``
-        without logprobs (append the text, return its ``output_text.delta`` event), or ``None``
-        if such a delta would open a part. It stays right while this stage handles nothing else;
-        see :mod:`rxresponses.operators._fused` (the fast lane)."""
-        msg = self._items.get(item_id)
-        part = None if msg is None else msg.open
-        if part is None or part.kind != "output_text":
-            return None
-        return part.delta
 
     def _delta(
         self, item_id: str, kind: str, text: str, logprobs: list[dict[str, Any]] | None
@@ -164,8 +157,10 @@ class TextStage:
                     logprobs=logprobs,
                 )
             )
-        else:  # the per-token hot path: every field given, already typed (see trusted())
+        else:  # every field given, already typed (see trusted())
             out.append(part.delta(text))
+            if kind == "output_text":  # the next delta of this part takes the fast path
+                self._last_id, self._last_delta = item_id, part.delta
         return out
 
     def _close_part(self, msg: _Message, finished: ItemFinished | None = None) -> list[Any]:
@@ -224,7 +219,7 @@ class TextStage:
                 item_id=msg.item_id,
                 output_index=msg.output_index,
                 content_index=index,
-                part=final.model_copy(),
+                part=shallow_copy(final),
             )
         )
         return out

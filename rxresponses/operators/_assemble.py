@@ -17,8 +17,12 @@ Events are values: an event is never changed after it was handed to a subscriber
 assembler numbers a shallow copy of each event it receives (``sequence_number`` and a dense
 ``output_index`` set on the copy), so two ``assemble()`` branches of one ``publish()`` number
 their own copies. Only where the events come straight from the stage that built them, never
-seen by anyone else (the fused pipeline, ``owns_input=True``), are they numbered in place
-before they are emitted.
+seen by anyone else (the driver knows, and calls :meth:`Assembler.handle_owned`), are they
+numbered in place before they are emitted.
+
+Followed by ``final_response()`` in the same chain, the two fuse (:class:`AssembledResponse`):
+the terminal event's ``response`` is what the fold of every event would give, so it is not
+folded a second time.
 
 An item signal that reaches this stage means no operator converted it: that is a wiring mistake,
 reported as :class:`~rxresponses.errors.PipelineError`.
@@ -27,7 +31,7 @@ reported as :class:`~rxresponses.errors.PipelineError`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reactivex import Observable
@@ -53,7 +57,7 @@ from ..types.events import (
     ResponseRefusalDoneEvent,
     ResponseTextDoneEvent,
 )
-from ..types.registry import DELTA_CLASSES, DELTA_TYPES, EVENT_KINDS
+from ..types.registry import DELTA_CLASSES, EVENT_KINDS, TERMINAL_TYPES
 from ..types.response import IncompleteDetails, Response, ResponseError
 from ..types.signals import (
     ItemFinished,
@@ -65,10 +69,10 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
 )
-from ._core import random_ids, stage_operator
-from ._final import ResponseAccumulator
+from ._core import NOTHING, random_ids, stage_operator
+from ._final import FinalStage, ResponseAccumulator
 
-__all__ = ["Assembler", "assemble", "check_echo"]
+__all__ = ["AssembledResponse", "Assembler", "assemble", "check_echo"]
 
 _OWNER = {
     "message": "accumulate_text()",
@@ -76,9 +80,8 @@ _OWNER = {
     "function_call": "join_tool_args()",
 }
 # The per-token events: numbered on a short path (they open and close nothing, so _track has
-# nothing to do for them; see forward_delta).
+# nothing to do for them; see _forward_delta).
 _DELTA_EVENTS = DELTA_CLASSES
-_DELTA_KINDS = DELTA_TYPES
 
 
 _ITEM_SIGNALS = (ItemStarted, ItemFinished, TextDelta, RefusalDelta, ReasoningDelta, ToolCallDelta)
@@ -127,14 +130,15 @@ class Assembler:
         echo: Request fields echoed on every ``Response`` (``instructions``, ``tools``,
             ``temperature``, ``max_output_tokens``...), as the Responses API does.
         ids: Id factory (used for ``resp_`` only).
-        owns_input: Every event reaching :meth:`handle` was built for this assembler and seen by
-            nobody else, so it may be numbered in place (the fused pipeline); by default each is
-            copied before it is numbered.
+        start_immediately: Send ``response.created`` and ``response.in_progress`` on subscribe
+            (:meth:`start`), not at the first value.
         reasoning_events: The name of the reasoning text ``.done`` event it sends when it closes
             a part a stage left open (``"open-responses"``: ``response.reasoning.done``).
     """
 
     name = "assemble()"
+    #: The events :meth:`handle_delta` takes (the driver's fast path).
+    delta_types = _DELTA_EVENTS
 
     def __init__(
         self,
@@ -144,11 +148,9 @@ class Assembler:
         created_at: int | None = None,
         echo: Mapping[str, Any] | None = None,
         ids: IdFactory = random_ids,
-        owns_input: bool = False,
         start_immediately: bool = False,
         reasoning_events: ReasoningEventNames = "openai",
     ) -> None:
-        self._owns_input = owns_input
         self._reasoning_done: type[ResponseReasoningTextDoneEvent | ResponseReasoningDoneEvent] = (
             ResponseReasoningDoneEvent
             if reasoning_events == "open-responses"
@@ -174,6 +176,9 @@ class Assembler:
         self._args_open: set[int] = set()
         self._acc = ResponseAccumulator()
         self._started = False
+        # Every value so far came through handle_owned(): a stage of this chain built it for
+        # this one alone (see AssembledResponse).
+        self._all_owned = True
         self.ended = False
 
     def start(self) -> list[Any]:
@@ -182,21 +187,57 @@ class Assembler:
         return self._start(None) if self._start_immediately and not self._started else []
 
     def handle(self, value: Any) -> list[Any]:
-        """Take one value: an event (numbered on a copy, unless ``owns_input``) or a signal."""
+        """Take one value: an event (numbered on a copy) or a signal."""
         if self.ended:
             return []
-        if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
-            return [self.forward_delta(value if self._owns_input else _shallow(value))]
-        return self._take(value, self._owns_input)
+        self._all_owned = False
+        if type(value) in _DELTA_EVENTS and self._started:  # the per-token path
+            return [self._forward_delta(_shallow(value))]
+        return self._take(value, False)
 
     def handle_owned(self, value: Any) -> list[Any]:
         """:meth:`handle` for a value that a stage built for this one and nobody else has seen
         (the driver knows): an event is numbered in place, before anyone sees it."""
         if self.ended:
             return []
-        if type(value) in _DELTA_EVENTS and self._started:  # the per-token hot path
-            return [self.forward_delta(value)]
+        if type(value) in _DELTA_EVENTS and self._started:  # the per-token path
+            return [self._forward_delta(value)]
         return self._take(value, True)
+
+    def handle_delta(self, event: Any) -> Any:
+        """The fast path for a delta event (see :mod:`rxresponses.operators._core`): a copy of
+        it, numbered and folded, once the stream has started; else ``None``."""
+        if self._started and not self.ended:
+            self._all_owned = False
+            return self._forward_delta(_shallow(event))
+        return None
+
+    def handle_delta_owned(self, event: Any) -> Any:
+        """:meth:`handle_delta` for an event nobody else has seen: numbered in place."""
+        if self._started and not self.ended:
+            return self._forward_delta(event)
+        return None
+
+    def _absorb_delta(self, event: Any) -> Any:
+        """:meth:`handle_delta`, for :class:`AssembledResponse`: folded, emitted nowhere."""
+        if self._started and not self.ended:
+            self._all_owned = False
+            self._forward_delta(_shallow(event))
+            return NOTHING
+        return None
+
+    def _absorb_delta_owned(self, event: Any) -> Any:
+        """:meth:`handle_delta_owned`, for :class:`AssembledResponse`."""
+        if self._started and not self.ended:
+            self._forward_delta(event)
+            return NOTHING
+        return None
+
+    def fuse(self, stage: object) -> AssembledResponse | None:
+        """Followed by ``final_response()``'s stage: one stage that emits only the Response."""
+        if type(stage) is FinalStage and stage.fresh:
+            return AssembledResponse(self)
+        return None
 
     def _take(self, value: Any, owned: bool) -> list[Any]:
         if isinstance(value, StreamStarted):
@@ -234,7 +275,8 @@ class Assembler:
     # -- internals ----------------------------------------------------------------------------
 
     def _number(self, event: Any) -> Any:
-        event.sequence_number = self._seq
+        """Number an event this stage built (its class declares ``sequence_number``)."""
+        set_field(event, "sequence_number", self._seq)
         self._seq += 1
         return event
 
@@ -247,52 +289,32 @@ class Assembler:
             if dense != index:
                 event.output_index = dense
             self._track(event, dense)
-        self._number(event)
+        event.sequence_number = self._seq  # any event: a field, or an extra of an unknown one
+        self._seq += 1
         self._acc.handle(event)
         return event
 
-    def forward_delta(self, event: Any) -> Any:
+    def _forward_delta(self, event: Any) -> Any:
         """Number and fold one per-token delta event (a class that declares ``output_index`` and
-        ``sequence_number``) once the stream has started; return it. The event is numbered in
-        place: the caller owns it (nobody else has seen it). What :meth:`handle` does
-        with such an event, minus the dispatch: the fused pipeline's fast lane calls it directly.
-        Fields are set without pydantic's ``__setattr__`` dispatch (see
+        ``sequence_number``) once the stream has started; return it. What :meth:`_forward` does
+        with such an event, minus what deltas never need (they open and close nothing). Fields
+        are set without pydantic's ``__setattr__`` dispatch (see
         :func:`~rxresponses.types._compat.set_field`)."""
-        index = getattr(event, "output_index", None)
-        if index is None:  # built with model_construct() and no output_index
+        try:
+            index = event.output_index
+        except AttributeError:  # built with model_construct() and no output_index
+            return self._forward(event)
+        if index is None:
             return self._forward(event)
         dense = self._indexes.get(index)
         if dense is None:
             dense = self._indexes[index] = len(self._indexes)
         if dense != index:
-            event.output_index = dense
-        if event.type not in _DELTA_KINDS:
-            self._track(event, dense)
+            set_field(event, "output_index", dense)
         set_field(event, "sequence_number", self._seq)
         self._seq += 1
         self._acc.handle(event)
         return event
-
-    def delta_forwarder(self, index: int, event: Any) -> Callable[[Any], Any] | None:
-        """After :meth:`forward_delta` forwarded ``event`` (a delta whose ``output_index`` was
-        ``index``): a function doing what :meth:`forward_delta` does with the next deltas of the
-        same part, minus its lookups, or ``None`` if that takes more than an append. For the
-        fused pipeline's fast lane, whose events are built by :meth:`WireModel.trusted` (every
-        field already counts as set) and end the lane before any other event reaches here."""
-        append = self._acc.delta_appender(event)
-        if append is None or self.ended:
-            return None
-        dense = event.output_index
-
-        def forward(delta: Any) -> Any:
-            if dense != index:
-                set_field(delta, "output_index", dense)
-            set_field(delta, "sequence_number", self._seq)
-            self._seq += 1
-            append(delta.delta)
-            return delta
-
-        return forward
 
     def _emit(self, event: Any) -> Any:
         """Send an event this stage built, whose ``output_index`` is already dense."""
@@ -454,10 +476,10 @@ class Assembler:
                     out.extend(self._close_item(dense, item))
         # The fold ends here: the terminal response shares the items the item events carried.
         final = self._acc.result(share=True)
-        final.usage = signal.usage
+        set_field(final, "usage", signal.usage)
         if signal.status == "completed":
-            final.status = "completed"
-            final.completed_at = int(time.time())
+            set_field(final, "status", "completed")
+            set_field(final, "completed_at", int(time.time()))
             out.append(self._number(ResponseCompletedEvent.build(response=final)))
         elif signal.status == "incomplete":
             final.status = "incomplete"
@@ -474,6 +496,60 @@ class Assembler:
             final.error = ResponseError(code=code, message=message)
             out.append(self._number(ResponseFailedEvent.build(response=final)))
         return out
+
+
+class AssembledResponse:
+    """``assemble() | final_response()`` as one stage (the driver fuses them when adjacent).
+
+    The assembler's events go nowhere else, and its terminal event's ``response`` is what
+    folding every event it emitted would give (the assembler folds them itself to build it), so
+    ``final_response()``'s second fold is skipped: the stage emits one :class:`Response`, the
+    terminal event's, folded on its own (a new object graph, as ``final_response()`` gives), or
+    that response itself when every value the assembler took was built for it by the stages of
+    this chain and no echoed request field is in it (then nobody else holds any part of it).
+    """
+
+    name = "assemble() | final_response()"
+    delta_types = _DELTA_EVENTS
+
+    def __init__(self, assembler: Assembler) -> None:
+        self._asm = assembler
+        self.ended = False
+        # The fast path: the assembler's, minus the event (it goes nowhere).
+        self.handle_delta: Callable[[Any], Any] = assembler._absorb_delta
+        self.handle_delta_owned: Callable[[Any], Any] = assembler._absorb_delta_owned
+
+    def start(self) -> list[Any]:
+        self._asm.start()  # what it emits on subscribe is folded into the terminal event
+        return []
+
+    def handle(self, value: Any) -> list[Response]:
+        return self._end(self._asm.handle(value))
+
+    def handle_owned(self, value: Any) -> list[Response]:
+        return self._end(self._asm.handle_owned(value))
+
+    def finish(self) -> list[Response]:
+        return self._end(self._asm.finish())
+
+    def fail(self, exc: Exception) -> list[Response]:
+        return self._end(self._asm.fail(exc))
+
+    def _end(self, out: Sequence[Any]) -> list[Response]:
+        if not self._asm.ended or self.ended:
+            return []
+        self.ended = True
+        asm = self._asm
+        for event in reversed(out):
+            if event.type in TERMINAL_TYPES:
+                if asm._all_owned and not asm._echo:
+                    # Every object in it was built by this chain and seen by nobody (the events
+                    # that carried them go nowhere): it is the caller's own already.
+                    return [event.response]
+                fold = ResponseAccumulator()
+                fold.handle(event)
+                return [fold.result()]
+        raise AssertionError("assemble() ended without a terminal event")  # pragma: no cover
 
 
 def assemble(

@@ -44,7 +44,7 @@ from ..types.response import Summary as ReasoningSummary
 from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta
 from ._core import Fragments, delta_maker, stage_operator
 
-__all__ = ["ReasoningStage", "collect_reasoning"]
+__all__ = ["ReasoningStage", "check_event_names", "collect_reasoning"]
 
 
 class _Reasoning:
@@ -56,27 +56,20 @@ class _Reasoning:
         self.output_index = output_index
         self.fragments = Fragments()
         event: type[WireModel]
+        fields: dict[str, Any] = {"item_id": item_id, "output_index": output_index}
         if as_summary:
             event = ResponseReasoningSummaryTextDeltaEvent
-            fields: dict[str, Any] = {
-                "type": "response.reasoning_summary_text.delta",
-                "sequence_number": 0,
-                "item_id": item_id,
-                "output_index": output_index,
-                "summary_index": 0,
-                "delta": "",
-            }
+            fields["summary_index"] = 0
         else:
             event = ResponseReasoningDeltaEvent if spec_names else ResponseReasoningTextDeltaEvent
-            fields = {
-                "type": event.model_fields["type"].default,
-                "sequence_number": 0,
-                "item_id": item_id,
-                "output_index": output_index,
-                "content_index": 0,
-                "delta": "",
-            }
-        self.delta = delta_maker(event, self.fragments.append, fields)
+            fields["content_index"] = 0
+        self.delta = delta_maker(event, self.fragments, fields)
+
+
+def check_event_names(event_names: str) -> None:
+    """Raise ``ValueError`` unless ``event_names`` is ``"openai"`` or ``"open-responses"``."""
+    if event_names not in ("openai", "open-responses"):
+        raise ValueError(f"event_names must be 'openai' or 'open-responses', not {event_names!r}")
 
 
 class ReasoningStage:
@@ -86,23 +79,34 @@ class ReasoningStage:
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({ReasoningDelta, ItemStarted, ItemFinished})
+    #: The signals :meth:`handle_delta` takes (the driver's fast path).
+    delta_types = frozenset({ReasoningDelta})
     name = "collect_reasoning()"
 
     def __init__(
         self, *, as_summary: bool = False, event_names: ReasoningEventNames = "openai"
     ) -> None:
-        if event_names not in ("openai", "open-responses"):
-            raise ValueError(
-                f"event_names must be 'openai' or 'open-responses', not {event_names!r}"
-            )
+        check_event_names(event_names)
         self._summary = as_summary
         self._spec_names = event_names == "open-responses"
         self._done: type[ResponseReasoningTextDoneEvent] | type[ResponseReasoningDoneEvent] = (
             ResponseReasoningDoneEvent if self._spec_names else ResponseReasoningTextDoneEvent
         )
         self._items: dict[str, _Reasoning] = {}
+        # The item of the last delta and its delta builder (see handle_delta); any other
+        # signal resets them.
+        self._last_id: str | None = None
+        self._last_delta: Callable[[str], Any] | None = None
+
+    def handle_delta(self, value: ReasoningDelta) -> Any:
+        """The delta event of a :class:`ReasoningDelta` for the item of the previous one (its
+        part is open); else ``None`` (then :meth:`handle` takes it)."""
+        if value.item_id == self._last_id:
+            return self._last_delta(value.text)  # type: ignore[misc]
+        return None
 
     def handle(self, value: Any) -> list[Any] | None:
+        self._last_id = None
         if isinstance(value, ReasoningDelta):
             item = self._items[value.item_id]
             out: list[Any] = []
@@ -127,6 +131,7 @@ class ReasoningStage:
                         )
                     )
             out.append(item.delta(value.text))
+            self._last_id, self._last_delta = value.item_id, item.delta
             return out
         if isinstance(value, ItemStarted) and value.kind == "reasoning":
             self._items[value.item_id] = _Reasoning(
@@ -151,16 +156,6 @@ class ReasoningStage:
 
     def fail(self, exc: Exception) -> None:
         return None
-
-    def lane(self, item_id: str) -> Callable[[str], Any] | None:
-        """A function doing what :meth:`handle` does with a :class:`ReasoningDelta` for
-        ``item_id`` (append the text, return its delta event), or ``None`` if such a delta would
-        open a part. It stays right while this stage handles nothing else; see
-        :mod:`rxresponses.operators._fused` (the fast lane)."""
-        item = self._items.get(item_id)
-        if item is None or not item.fragments:
-            return None
-        return item.delta
 
     def _close(self, value: ItemFinished, state: _Reasoning) -> list[Any]:
         out: list[Any] = []

@@ -17,7 +17,18 @@ A *stage* is a plain state machine, one per subscription:
 * ``handles`` (optional): the set of value types it acts on; the driver passes any other value
   on without calling ``handle`` (the item stages each own a few signal types);
 * ``fresh_output`` (optional): what it emits, it built, and nobody else has seen (see
-  :class:`Driver`).
+  :class:`Driver`);
+* ``delta_types`` and ``handle_delta(value)`` (optional): **the fast path**. Most values of a
+  long stream are one more fragment of the item the previous value fed (a ``TextDelta``, an
+  ``output_text.delta`` event) and become exactly one value. For a value whose type is in
+  ``delta_types``, the driver first calls ``handle_delta(value)``, which returns that one value,
+  :data:`NOTHING` (it emits none), or ``None``: not on the fast path (a part to open, logprobs),
+  and the driver calls ``handle(value)`` as for any other value. ``handle_delta`` must do what
+  ``handle`` does with the value, minus the dispatch and lookups ``handle`` needs, and never
+  ends the stage. (``handle_delta_owned`` is its ``handle_owned``.)
+* ``fuse(next_stage)`` (optional): one stage doing what it and ``next_stage``, its neighbour in
+  the chain, do together, or ``None``; the driver merges adjacent stages that know each other
+  (``decode_sse | parse_chunks | split_by_item``, ``assemble | final_response``).
 
 Every public operator is the same thin shell, :func:`stage_operator`, over its stage. Shells piped
 one after another (``source.pipe(split_by_item(), collect_reasoning(), ...)``) fuse: the
@@ -40,6 +51,11 @@ driven by :class:`Driver` with one set of rules:
 
 A stage of your own is a Stage too: ``stage_operator(MyStage)`` makes it an operator that fuses
 with the built-in ones around it.
+
+The source fuses too: an :class:`IterableSource` (what ``from_bytes()`` over an iterable,
+``from_file()`` and ``from_httpx()`` return) is iterated by the driver's subscription itself,
+calling the driver for each value, on the scheduler the source would use; so
+``from_bytes(pieces).pipe(chat_sse_to_responses(), final_response())`` is one loop.
 """
 
 from __future__ import annotations
@@ -49,19 +65,26 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable
+from reactivex.scheduler import CurrentThreadScheduler
 
 from ..errors import PipelineError, RxResponsesError, StageError
 from ..types._base import WireModel
+from ..types._compat import maker
 from ..types.aliases import IdFactory
+from ..types.registry import event_type
 
 __all__ = [
+    "NOTHING",
     "Driver",
     "Fragments",
     "IdFactory",
+    "IterableSource",
     "Stage",
     "StagedObservable",
     "delta_maker",
     "random_ids",
+    "stage_chain",
     "stage_operator",
 ]
 
@@ -87,6 +110,19 @@ class Stage(Protocol[_In, _Out]):
         ...
 
 
+class _Nothing:
+    """The type of :data:`NOTHING`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOTHING"
+
+
+#: What a stage's ``handle_delta`` returns when the value becomes no value at all.
+NOTHING: Any = _Nothing()
+
+
 def random_ids(prefix: str) -> str:
     """The default :data:`IdFactory`: ``<prefix>_`` + 24 random hex digits."""
     return f"{prefix}_{secrets.token_hex(12)}"
@@ -107,85 +143,81 @@ class Driver:
     with. See the module docstring for the rules.
     """
 
-    __slots__ = ("_closed", "_feeds", "_observer", "_stages", "on_next")
+    __slots__ = ("_closed", "_feeds", "_handles", "_observer", "_owner_after", "_stages", "on_next")
 
     def __init__(self, stages: Sequence[Any], observer: abc.ObserverBase[Any]) -> None:
-        self._stages = _fuse(list(stages))
+        stages = self._stages = _fuse(list(stages))
         self._observer = observer
-        n = len(self._stages)
+        n = len(stages)
         self._closed = [False] * (n + 1)  # stage i's input (n: the subscriber) is closed
-        # Per stage, two entries: for values someone may have seen (from the source, or passed
-        # on by a stage of the user's own) and for values a built-in stage of this chain has
-        # just built (``fresh_output``), which a stage with ``handle_owned`` (the assembler) may
-        # change in place before anyone sees them.
-        seen: list[Callable[[Any], None]] = [observer.on_next] * (n + 1)
-        fresh: list[Callable[[Any], None]] = [observer.on_next] * (n + 1)
-        handles: list[frozenset[type] | None] = [getattr(s, "handles", None) for s in self._stages]
-        owner_after = False  # a stage at i or after takes owned values
+        self._handles: list[frozenset[type] | None] = [getattr(s, "handles", None) for s in stages]
+        # Each stage has up to two feeds, made when first used: one for values someone may have
+        # seen (from the source, or passed on by a stage of the user's own) and one for values a
+        # built-in stage of this chain has just built (``fresh_output``), which a stage with
+        # ``handle_owned`` (the assembler) may change in place before anyone sees them. The
+        # second only where such a stage follows (``_owner_after``).
+        owner_after = [False] * (n + 1)
         for i in range(n - 1, -1, -1):
-            seen_down = self._router(i + 1, seen, handles)
-            fresh_down = self._router(i + 1, fresh, handles) if owner_after else seen_down
-            seen[i] = self._feeder(i, seen_down, fresh_down, owned=False)
-            owner_after = owner_after or hasattr(self._stages[i], "handle_owned")
-            if owner_after:
-                fresh[i] = self._feeder(i, seen_down, fresh_down, owned=True)
-            else:
-                fresh[i] = seen[i]
-        self._feeds = seen
+            owner_after[i] = owner_after[i + 1] or hasattr(stages[i], "handle_owned")
+        self._owner_after = owner_after
+        self._feeds: dict[tuple[int, bool], Callable[[Any], None]] = {}
         #: Feed one value from the source.
-        self.on_next = seen[0]
+        self.on_next = self._feed(0, False)
 
-    @staticmethod
-    def _router(
-        j: int, feeds: list[Callable[[Any], None]], handles: list[frozenset[type] | None]
-    ) -> Callable[[Any], None]:
-        """Deliver a value to stage ``j``, or straight to the first stage after it that acts on
-        values of its type (a stage with ``handles`` passes the other types on unchanged)."""
-        n = len(handles)
-        if j == n or handles[j] is None:
-            return feeds[j]
-        route: dict[type, Callable[[Any], None]] = {}
+    def _feed(self, i: int, owned: bool) -> Callable[[Any], None]:
+        """Stage ``i``'s feed for values that are fresh (``owned``) or not."""
+        if i == len(self._stages):
+            return self._observer.on_next
+        owned = owned and self._owner_after[i]
+        feed = self._feeds.get((i, owned))
+        if feed is None:
+            feed = self._feeds[i, owned] = self._feeder(i, owned=owned)
+        return feed
 
-        def deliver(value: Any) -> None:
-            kind = type(value)
-            target = route.get(kind)
-            if target is None:
-                k = j
-                while k < n and (known := handles[k]) is not None and kind not in known:
-                    k += 1
-                target = route[kind] = feeds[k]
-            target(value)
-
-        return deliver
-
-    def _feeder(
-        self,
-        i: int,
-        down_seen: Callable[[Any], None],
-        down_fresh: Callable[[Any], None],
-        *,
-        owned: bool,
-    ) -> Callable[[Any], None]:
+    def _feeder(self, i: int, *, owned: bool) -> Callable[[Any], None]:
+        """The function that feeds stage ``i`` one value and sends what it emits on."""
         stage = self._stages[i]
         handle = getattr(stage, "handle_owned", stage.handle) if owned else stage.handle
         closed = self._closed
         may_end = hasattr(stage, "ended")
-        passed = down_fresh if owned else down_seen  # a value passed on keeps its provenance
-        down = down_fresh if getattr(stage, "fresh_output", False) else down_seen
+        # A value passed on keeps its provenance; what the stage emits is fresh if it says so.
+        passed = _Route(self, i + 1, owned)
+        down = _Route(self, i + 1, bool(getattr(stage, "fresh_output", False)))
+        pass_route, pass_resolve = passed.route, passed.resolve
+        route, resolve = down.route, down.resolve
+        fast: Callable[[Any], Any] = (
+            (getattr(stage, "handle_delta_owned", None) if owned else None)
+            or getattr(stage, "handle_delta", None)
+            or _ignore
+        )
+        deltas: frozenset[type] = (
+            frozenset() if fast is _ignore else getattr(stage, "delta_types", frozenset())
+        )
 
         def feed(value: Any) -> None:
             if closed[i]:
                 return
+            one = None
             try:
-                out = handle(value)
+                if type(value) in deltas:  # the fast path (see the module docstring)
+                    one = fast(value)
+                if one is None:
+                    out = handle(value)
             except Exception as exc:
                 self._raised(i, value, exc)
                 return
+            if one is not None:
+                if one is not NOTHING:
+                    kind = type(one)
+                    (route.get(kind) or resolve(kind))(one)
+                return
             if out is None:
-                passed(value)
+                kind = type(value)
+                (pass_route.get(kind) or pass_resolve(kind))(value)
             else:
                 for item in out:
-                    down(item)
+                    kind = type(item)
+                    (route.get(kind) or resolve(kind))(item)
             if may_end and stage.ended and not closed[i]:
                 closed[i] = True
                 error = getattr(stage, "error", None)
@@ -198,7 +230,6 @@ class Driver:
 
     def start(self) -> None:
         """Subscribed: deliver what stages with a ``start()`` emit before any input."""
-        handles: list[frozenset[type] | None] = [getattr(s, "handles", None) for s in self._stages]
         for i, stage in enumerate(self._stages):
             start = getattr(stage, "start", None)
             if start is None or self._closed[i]:
@@ -208,14 +239,14 @@ class Driver:
             except Exception as exc:
                 self._raised(i, None, exc)
                 return
-            down = self._router(i + 1, self._feeds, handles)
+            down = _Route(self, i + 1, False)
             for item in out:
-                down(item)
+                down.resolve(type(item))(item)
 
     def _release(self) -> None:
         """The stream has ended: drop the feeds, which refer back to this driver, so the
         subscription is freed by reference counting rather than by the cyclic GC."""
-        self._feeds = []
+        self._feeds = {}
         self.on_next = _ignore
 
     def on_error(self, exc: Exception) -> None:
@@ -240,7 +271,7 @@ class Driver:
             except Exception as exc:
                 self._raised(i, None, exc)
                 return
-            down = self._feeds[i + 1]
+            down = self._feed(i + 1, False)
             for item in out:
                 down(item)
             i += 1
@@ -264,7 +295,7 @@ class Driver:
                 self._raised(i, None, raised)
                 return
             if out:
-                down = self._feeds[i + 1]
+                down = self._feed(i + 1, False)
                 for item in out:
                     down(item)
             if getattr(stage, "ended", False):  # it ended the stream well-formed
@@ -295,6 +326,29 @@ class Driver:
         self._observer.on_error(error)
 
 
+class _Route:
+    """Where values go after stage ``j - 1``: stage ``j``, or straight to the first stage after
+    it that acts on values of their type (a stage with ``handles`` passes the other types on
+    unchanged), through its feed for fresh (``owned``) values or not. ``route`` caches the feed
+    per type; ``resolve`` finds and caches it."""
+
+    __slots__ = ("_driver", "_j", "_owned", "route")
+
+    def __init__(self, driver: Driver, j: int, owned: bool) -> None:
+        self._driver = driver
+        self._j = j
+        self._owned = owned
+        self.route: dict[type, Callable[[Any], None]] = {}
+
+    def resolve(self, kind: type) -> Callable[[Any], None]:
+        handles = self._driver._handles
+        k, n = self._j, len(handles)
+        while k < n and (known := handles[k]) is not None and kind not in known:
+            k += 1
+        target = self.route[kind] = self._driver._feed(k, self._owned)
+        return target
+
+
 def _fuse(stages: list[Any]) -> list[Any]:
     """Let adjacent stages that know each other merge into one (the fast path a stage may offer):
     ``stage.fuse(next_stage)`` returns a stage doing both, or ``None``."""
@@ -311,11 +365,74 @@ def _fuse(stages: list[Any]) -> list[Any]:
     return out
 
 
+class _Flag:
+    """A disposable that only raises a flag, read between items (a plain attribute: setting it
+    from another thread is atomic; a ``threading.Event`` cost more than a short stream's
+    iteration)."""
+
+    __slots__ = ("raised",)
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def dispose(self) -> None:
+        self.raised = True
+
+
+class IterableSource(Observable[_T], Generic[_T]):
+    """An Observable that iterates ``factory()`` on subscription, on the thread that subscribes
+    (the current thread's trampoline) unless a scheduler is given, and closes the iterator when
+    done or disposed. A :class:`StagedObservable` over it iterates it itself: no Rx observer
+    sits between the loop and the driver."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        super().__init__()
+        self.factory = factory
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return self.run_into(observer, scheduler)
+
+    def run_into(self, observer: Any, scheduler: abc.SchedulerBase | None) -> abc.DisposableBase:
+        """Schedule the loop that feeds ``observer`` (``on_next``, ``on_error``,
+        ``on_completed``); return what disposes it."""
+        factory = self.factory
+        disposed = _Flag()
+
+        def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+            try:
+                iterator = factory()
+            except Exception as exc:
+                observer.on_error(exc)
+                return
+            on_next = observer.on_next
+            try:
+                for item in iterator:
+                    if disposed.raised:
+                        return
+                    on_next(item)
+            except Exception as exc:
+                if not disposed.raised:
+                    observer.on_error(exc)
+                return
+            finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+            if not disposed.raised:
+                observer.on_completed()
+
+        sched = scheduler or CurrentThreadScheduler.singleton()
+        return CompositeDisposable(sched.schedule(run), disposed)
+
+
 class StagedObservable(Observable[_T], Generic[_T]):
     """An Observable that runs a chain of stages over ``source`` in one subscription.
 
     :func:`stage_operator` shells append to the chain of a StagedObservable they are applied to
-    instead of subscribing to it, so adjacent operators fuse.
+    instead of subscribing to it, so adjacent operators fuse; an :class:`IterableSource` is
+    iterated by the subscription itself.
     """
 
     def __init__(self, source: Observable[Any], factories: tuple[Callable[[], Any], ...]) -> None:
@@ -328,7 +445,10 @@ class StagedObservable(Observable[_T], Generic[_T]):
     ) -> abc.DisposableBase:
         driver = Driver([factory() for factory in self.factories], observer)
         driver.start()
-        return self.source.subscribe(
+        source = self.source
+        if type(source) is IterableSource:
+            return source.run_into(driver, scheduler)
+        return source.subscribe(
             driver.on_next, driver.on_error, driver.on_completed, scheduler=scheduler
         )
 
@@ -341,11 +461,17 @@ def stage_operator(
     Applied to the result of another such operator, it joins that operator's subscription (see
     :class:`StagedObservable`).
     """
+    return stage_chain(factory)
 
-    def _operator(source: Observable[_U]) -> Observable[_T]:
+
+def stage_chain(*factories: Callable[[], Any]) -> Callable[[Observable[Any]], Observable[Any]]:
+    """The operator that runs the stages of ``factories``, in order, in one subscription: what
+    piping their :func:`stage_operator` shells one after another makes, as one shell."""
+
+    def _operator(source: Observable[Any]) -> Observable[Any]:
         if isinstance(source, StagedObservable):
-            return StagedObservable(source.source, (*source.factories, factory))
-        return StagedObservable(source, (factory,))
+            return StagedObservable(source.source, (*source.factories, *factories))
+        return StagedObservable(source, factories)
 
     return _operator
 
@@ -399,22 +525,32 @@ _SMALL = 32
 
 
 def delta_maker(
-    event: type[WireModel], append: Callable[[str], None], fields: dict[str, Any]
+    event: type[WireModel], fragments: Fragments, fields: dict[str, Any]
 ) -> Callable[[str], Any]:
-    """The function a stage builds once per open part: append a fragment to the part's buffer
-    and return its delta event. The stage's ``handle()`` calls it for each delta signal, and
-    hands it out as the fused pipeline's fast lane (see :mod:`rxresponses.operators._fused`).
+    """The function a stage builds once per open part: append a fragment to the part's
+    ``fragments`` and return its delta event. The stage's ``handle()`` and ``handle_delta()``
+    call it for each delta signal.
 
-    ``fields`` are the event's fields in declared order, ``delta`` among them (its value is
-    replaced); the event is built with :meth:`WireModel.trusted`, ``sequence_number`` 0 until
-    the assembler numbers it. A ``logprobs`` field gets a new empty list in every event.
+    ``fields`` are the event's fields other than ``type``, ``sequence_number`` and ``delta``;
+    ``type`` is the class's own (:func:`~rxresponses.types.registry.event_type`, resolved here,
+    once per part), ``sequence_number`` 0 until the assembler numbers it. The event is built the
+    way :meth:`WireModel.trusted` builds it, its fields in declared order. A ``logprobs`` field
+    gets a new empty list in every event.
     """
-    make = event.trusted
-    fresh_logprobs = "logprobs" in fields
+    given = {**fields, "type": event_type(event), "sequence_number": 0, "delta": ""}
+    names = event.model_fields.keys()
+    if given.keys() != names:
+        raise TypeError(f"delta_maker({event.__name__}) got {sorted(given)}, not {sorted(names)}")
+    template = {name: given[name] for name in names}  # in declared order
+    make = maker(event, frozenset(names))  # what WireModel.trusted() does, bound once
+    fresh_logprobs = "logprobs" in template
+    tail, settle = fragments._tail, fragments._settle  # Fragments.append(), inlined
 
     def delta(text: str) -> Any:
-        append(text)
-        values = fields.copy()
+        tail.append(text)
+        if len(tail) >= _BLOCK:
+            settle()
+        values = template.copy()
         values["delta"] = text
         if fresh_logprobs:
             values["logprobs"] = []

@@ -33,13 +33,16 @@ from reactivex import Observable
 from ..errors import RxResponsesError
 from ..types._compat import deep_copy, deep_copy_with, replace_value, set_field
 from ..types._compat import shallow_copy as _shallow
-from ..types.registry import EVENT_KINDS, LIFECYCLE_TYPES, TERMINAL_TYPES
+from ..types.events import ResponseTextDeltaEvent
+from ..types.registry import EVENT_KINDS, LIFECYCLE_TYPES, TERMINAL_TYPES, event_type
 from ..types.response import Logprob, Response, ResponseError
 from ._core import _BLOCK, Fragments, stage_operator
 
 __all__ = ["FinalStage", "Fragments", "ResponseAccumulator", "final_response"]
 
 _LIFECYCLE = LIFECYCLE_TYPES
+#: ``response.output_text.delta``, the most frequent event by far (resolved once, here).
+_TEXT_DELTA = event_type(ResponseTextDeltaEvent)
 _TERMINAL = TERMINAL_TYPES
 _STATUS_SUFFIXES = {
     "in_progress": "in_progress",
@@ -55,7 +58,7 @@ _STATUS_SUFFIXES = {
 _DELTAS: dict[str, tuple[str, str | None]] = {
     t: (k.family, k.index_field)
     for t, k in EVENT_KINDS.items()
-    if k.role == "delta" and k.family is not None and t != "response.output_text.delta"
+    if k.role == "delta" and k.family is not None and t != _TEXT_DELTA
 }
 # part-level text .done type -> (buffer family, the field that holds the part index, the part
 # attribute the event carries): the text replaces what the deltas built.
@@ -146,7 +149,7 @@ class ResponseAccumulator:
             kind: str = event.type
         except AttributeError:  # not an event
             return
-        if kind == "response.output_text.delta":  # the per-token hot path
+        if kind == _TEXT_DELTA:  # the per-token hot path
             key = (event.output_index, "content", event.content_index)
             if key == self._last_key:  # the same part as the last delta: Fragments.append()
                 tail = self._last_tail
@@ -175,25 +178,6 @@ class ResponseAccumulator:
             self.error = ResponseError(code=code, message=message)
         elif kind.startswith("response.") and hasattr(event, "output_index"):
             self._on_status(event, kind)
-
-    def delta_appender(self, event: Any) -> Callable[[str], None] | None:
-        """After :meth:`handle` applied ``event``, a delta without logprobs: what :meth:`handle`
-        does with the text of the next deltas of the same part (append it to the part's buffer),
-        for a caller that knows its next events are such deltas and that nothing else comes in
-        between. ``None`` for any other event."""
-        kind = event.type
-        if kind == "response.output_text.delta":
-            if event.logprobs:
-                return None
-            key = (event.output_index, "content", event.content_index)
-        else:
-            spec = _DELTAS.get(kind)
-            if spec is None:
-                return None
-            family, sub = spec
-            key = (event.output_index, family, 0 if sub is None else getattr(event, sub))
-        buf = self._buffers.get(key)
-        return None if buf is None else buf.append
 
     def _fragments(self, key: tuple[int, str, int]) -> Fragments:
         buf = self._buffers.get(key)
@@ -445,6 +429,11 @@ class FinalStage:
         self._acc = ResponseAccumulator()
         self._held: list[Any] | None = []  # None once the stream proved long: fold as they come
         self.ended = False
+
+    @property
+    def fresh(self) -> bool:
+        """True until it takes its first value."""
+        return self._held == [] and not self.ended
 
     def handle(self, event: Any) -> tuple[()]:
         held = self._held

@@ -33,16 +33,8 @@ class _Call:
         self.call_id = call_id
         self.name = name
         self.fragments = Fragments()
-        fields = {
-            "type": "response.function_call_arguments.delta",
-            "sequence_number": 0,
-            "item_id": item_id,
-            "output_index": output_index,
-            "delta": "",
-        }
-        self.delta = delta_maker(
-            ResponseFunctionCallArgumentsDeltaEvent, self.fragments.append, fields
-        )
+        fields = {"item_id": item_id, "output_index": output_index}
+        self.delta = delta_maker(ResponseFunctionCallArgumentsDeltaEvent, self.fragments, fields)
 
 
 class ToolCallStage:
@@ -52,10 +44,18 @@ class ToolCallStage:
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({ToolCallDelta, ItemStarted, ItemFinished})
+    #: The signals :meth:`handle_delta` takes (the driver's fast path).
+    delta_types = frozenset({ToolCallDelta})
     name = "join_tool_args()"
 
     def __init__(self) -> None:
         self._calls: dict[str, _Call] = {}
+
+    def handle_delta(self, value: ToolCallDelta) -> Any:
+        """The ``function_call_arguments.delta`` event of a :class:`ToolCallDelta` for an open
+        call; else ``None`` (then :meth:`handle` takes it)."""
+        call = self._calls.get(value.item_id)
+        return None if call is None else call.delta(value.arguments)
 
     def handle(self, value: Any) -> list[Any] | None:
         if isinstance(value, ToolCallDelta):
@@ -96,14 +96,6 @@ class ToolCallStage:
 
     def fail(self, exc: Exception) -> None:
         return None
-
-    def lane(self, item_id: str) -> Callable[[str], Any] | None:
-        """A function doing what :meth:`handle` does with a :class:`ToolCallDelta` for
-        ``item_id`` (append the fragment, return its ``function_call_arguments.delta`` event), or
-        ``None`` if the call is not open here. It stays right while this stage handles nothing
-        else for this call; see :mod:`rxresponses.operators._fused` (the fast lane)."""
-        call = self._calls.get(item_id)
-        return None if call is None else call.delta
 
 
 def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:

@@ -181,20 +181,23 @@ class ChatSplitStage:
     def _split(self, datas: list[Any]) -> list[Signal]:
         splitter = self.splitter
         fast = self._fast
+        handle_fast = splitter.handle_fast
+        decoded = self.decoder is not None
         out: list[Signal] = []
         for data in datas:
             if splitter.ended:
                 break
-            if data == "[DONE]" and self.decoder is not None:
+            if decoded and data == "[DONE]":
                 out.extend(splitter.finish())
                 return self._end(out)
-            fields = fast(data) if splitter.started and type(data) is str else None
-            if fields is not None:
-                try:
-                    out.extend(splitter.handle_fast(fields))
-                except Exception as exc:  # as handle(): a chunk it cannot read fails the stream
-                    out.extend(splitter.fail(exc))
-                continue
+            if splitter.started and type(data) is str:
+                fields = fast(data)
+                if fields is not None:
+                    try:
+                        out += handle_fast(fields)
+                    except Exception as exc:  # as handle(): a chunk it cannot read fails it
+                        out += splitter.fail(exc)
+                    continue
             try:
                 chunk = parse_chunk(data)
             except ChunkDecodeError as exc:

@@ -80,6 +80,9 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
     UrlCitation,
+    new_reasoning_delta,
+    new_text_delta,
+    new_tool_call_delta,
 )
 from ._core import random_ids, stage_operator
 
@@ -212,8 +215,10 @@ class ChunkSplitter:
         self._choice = choice_index
         self._think = ThinkTagSplitter() if think_tags else None
         self._ids = ids
-        self._started = False
-        self._ended = False
+        #: True once :class:`StreamStarted` was sent.
+        self.started = False
+        #: True once :class:`StreamFinished` was sent.
+        self.ended = False
         self._next_index = 0
         self._message: _Item | None = None
         self._reasoning: _Item | None = None
@@ -234,16 +239,6 @@ class ChunkSplitter:
 
     name = "split_by_item()"
     fresh_output = True
-
-    @property
-    def started(self) -> bool:
-        """True once :class:`StreamStarted` was sent."""
-        return self._started
-
-    @property
-    def ended(self) -> bool:
-        """True once :class:`StreamFinished` was sent."""
-        return self._ended
 
     @property
     def choice_index(self) -> int:
@@ -268,9 +263,9 @@ class ChunkSplitter:
 
     def _handle(self, chunk: ChatCompletionChunk) -> list[Signal]:
         out: list[Signal] = []
-        if self._ended:
+        if self.ended:
             return out
-        if not self._started and (chunk.model or chunk.choices or chunk.error is not None):
+        if not self.started and (chunk.model or chunk.choices or chunk.error is not None):
             # A leading chunk with no model and no choices (Azure's prompt-filter chunk) does
             # not start the stream: the model and creation time come from the next one.
             self._start(chunk, out)
@@ -305,22 +300,39 @@ class ChunkSplitter:
         :meth:`handle` only the part below is left, calling the same helpers.
         """
         content, reasoning, tool = fields
-        message = self._message
-        if (
-            message is not None
-            and content
+        if self.ended or self._finish_reason is not None:
+            return []
+        # One more fragment of the open item (the usual chunk): what the calls below come to
+        # for it, without them. Only one item is open then (the others were closed when it
+        # opened; parallel tool calls are all function calls).
+        if tool is None:
+            if content and not reasoning:
+                message = self._message
+                think = self._think
+                if message is not None and (think is None or think._state == "text"):
+                    return [new_text_delta(message.item_id, message.output_index, content)]
+            elif reasoning and not content:
+                item = self._reasoning
+                if item is not None:
+                    return [new_reasoning_delta(item.item_id, item.output_index, reasoning)]
+        elif (
+            not content
             and not reasoning
-            and tool is None
-            and (self._think is None or self._think.in_text)
-            and not self._ended
-            and self._finish_reason is None
+            and tool[1] is None
+            and tool[2] is None
+            and type(tool[0]) is int
+            and self._reasoning is None
+            and self._message is None
         ):
-            # Text for the open message (no reasoning or tool call is open beside it): what
-            # _content() -> _text() -> _open_message() come to, without the calls.
-            return [TextDelta(message.item_id, message.output_index, content, None)]
+            call = self._tools_by_index.get(tool[0])
+            if call is not None and call.started:
+                fragment = tool[3]
+                if fragment:
+                    fragment = self._new_arguments(call, fragment)
+                if fragment:
+                    return [new_tool_call_delta(call.item_id, call.output_index, fragment)]
+                return []
         out: list[Signal] = []
-        if self._ended or self._finish_reason is not None:
-            return out
         if reasoning:
             self._reasoning_text(reasoning, out)
         if content:
@@ -329,35 +341,12 @@ class ChunkSplitter:
             self._tool(*tool, out)
         return out
 
-    # -- for the fused pipeline's fast lane (rxresponses.operators._fused) ----------------------
-
-    def text_passes_whole(self) -> bool:
-        """True when :meth:`handle_fast` turns string content into one :class:`TextDelta`
-        unchanged (the ``<think>`` splitter is off or has decided), given an open message."""
-        think = self._think
-        return think is None or think.in_text
-
-    def arguments_lane(self, index: int, item_id: str) -> Callable[[str], str] | None:
-        """For the started call ``item_id`` at tool-call ``index``: a function doing what
-        :meth:`handle_fast` does with a fragment that names no id and no function name for that
-        index (the new part of the arguments, ``""`` when there is none), or ``None`` if such
-        a fragment would not reach that call. Right while no other chunk changes the calls."""
-        call = self._tools_by_index.get(index)
-        if call is None or call.item_id != item_id or not call.started:
-            return None
-        new_arguments = self._new_arguments
-
-        def arguments(fragment: str) -> str:
-            return new_arguments(call, fragment)
-
-        return arguments
-
     def fail(self, exc: Exception) -> list[Signal]:
         """The upstream raised ``exc``: close everything and report a failed stream."""
         out: list[Signal] = []
-        if self._ended:
+        if self.ended:
             return out
-        if not self._started:
+        if not self.started:
             self._start(None, out)
         code = exc.code if isinstance(exc, RxResponsesError) else "server_error"
         self._end(out, "failed", code=code, message=str(exc) or type(exc).__name__)
@@ -366,9 +355,9 @@ class ChunkSplitter:
     def finish(self) -> list[Signal]:
         """The upstream completed: close what is open and report the terminal status."""
         out: list[Signal] = []
-        if self._ended:
+        if self.ended:
             return out
-        if not self._started:
+        if not self.started:
             self._start(None, out)
         self._flush_think(out)
         reason = self._finish_reason
@@ -392,7 +381,7 @@ class ChunkSplitter:
     # -- internals ----------------------------------------------------------------------------
 
     def _start(self, chunk: ChatCompletionChunk | None, out: list[Signal]) -> None:
-        self._started = True
+        self.started = True
         if chunk is None:
             out.append(StreamStarted(model="", created_at=0))
         else:
@@ -673,7 +662,7 @@ class ChunkSplitter:
         code: str | None = None,
         message: str | None = None,
     ) -> None:
-        self._ended = True
+        self.ended = True
         if status == "failed":
             self._flush_think(out)
         self._close_all(out, "completed" if status == "completed" else "incomplete")

@@ -29,6 +29,7 @@ __all__ = [
     "deep_copy_with",
     "internals_usable",
     "make",
+    "maker",
     "replace_value",
     "set_field",
     "shallow_copy",
@@ -89,6 +90,30 @@ def make(cls: type[_M], fields: dict[str, Any], fields_set: set[str]) -> _M:
     if FAST:
         return _make_fast(cls, fields, fields_set)
     return _make_public(cls, fields, fields_set)
+
+
+def maker(cls: type[_M], fields_set: frozenset[str]) -> Callable[[dict[str, Any]], _M]:
+    """:func:`make` for one class and set of fields set, bound once: the per-token events are
+    built by one of these (the check of :data:`FAST` is made here, once)."""
+    if not FAST:
+        return lambda fields: _make_public(cls, fields, set(fields_set))
+    new, set_dict, set_fields_set, set_extra, set_private = (
+        _new,
+        _set_dict,
+        _set_fields_set,
+        _set_extra,
+        _set_private,
+    )
+
+    def make_one(fields: dict[str, Any]) -> _M:
+        obj = new(cls)
+        set_dict(obj, fields)
+        set_fields_set(obj, set(fields_set))
+        set_extra(obj, {})
+        set_private(obj, None)
+        return obj
+
+    return make_one
 
 
 # -- copies ----------------------------------------------------------------------------------

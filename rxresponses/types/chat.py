@@ -242,17 +242,23 @@ class FastChunkReader:
     def read(self, data: str) -> FastDelta | None:
         """The fields of ``data``, one chunk's JSON text, or ``None`` (see the class docstring)."""
         for prefix, suffix, slot, index in self._templates:
+            # prefix ends with the string token's opening quote, suffix starts with its closing
             if data.startswith(prefix) and data.endswith(suffix):
                 start, end = len(prefix), len(data) - len(suffix)
-                if end - start < 2:
+                if end <= start:  # "" is not text (`reasoning_content or reasoning`)
                     break
-                try:
-                    text = _loads(data[start:end])
-                except Exception:
-                    break
-                if type(text) is not str or not text:  # "": `reasoning_content or reasoning`
-                    break
-                self._learned = 0
+                text = data[start:end]
+                if "\\" in text or '"' in text or not text.isprintable():
+                    # Not a plain string token (a plain one, with no escape, quote or control
+                    # character, reads as what is between its quotes): let JSON read it.
+                    try:
+                        text = _loads(data[start - 1 : end + 1])
+                    except Exception:
+                        break
+                    if type(text) is not str or not text:
+                        break
+                if self._learned:
+                    self._learned = 0
                 if slot == 0:
                     return text, None, None
                 if slot == 1:
@@ -303,8 +309,8 @@ class FastChunkReader:
             expected = (None, _PROBE, None)
         else:
             expected = (None, None, (index, None, None, _PROBE))
-        if probe == expected:
-            self._templates.insert(0, (prefix, suffix, slot, index))
+        if probe == expected:  # the token's quotes go with the prefix and the suffix
+            self._templates.insert(0, (prefix + '"', '"' + suffix, slot, index))
             del self._templates[_TEMPLATES:]
 
     def _read(self, data: str) -> FastDelta | None:
@@ -370,8 +376,9 @@ class FastChunkReader:
         return get("content"), get("reasoning_content") or get("reasoning"), tool
 
 
-#: A chunk's JSON text around its one string: (prefix, suffix, slot: 0 content, 1 reasoning,
-#: 2 tool-call arguments, tool-call index).
+#: A chunk's JSON text around its one string: (prefix up to the string's opening quote, suffix
+#: from its closing quote, both quotes included; slot: 0 content, 1 reasoning, 2 tool-call
+#: arguments; tool-call index).
 _Template: TypeAlias = tuple[str, str, int, int | None]
 _TEMPLATES = 4  # templates kept per stream: a few parallel tool calls interleave
 _PROBE = "\x00rxresponses probe\x00"

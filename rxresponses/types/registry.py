@@ -21,6 +21,7 @@ __all__ = [
     "LIFECYCLE_TYPES",
     "TERMINAL_TYPES",
     "EventKind",
+    "event_type",
     "kind_of",
     "types_with_role",
 ]
@@ -37,6 +38,17 @@ def _kinds() -> dict[str, EventKind]:
 
 #: Event ``type`` -> its kind, for every modelled event that declares one.
 EVENT_KINDS: Final[dict[str, EventKind]] = _kinds()
+
+
+def event_type(cls: type[WireModel]) -> str:
+    """The ``type`` string of an event class: the default of its ``type`` field, the one place
+    each event's name is written. Stages resolve it once (per stage or per part), not per event.
+    """
+    field = cls.model_fields.get("type")
+    value = None if field is None else field.default
+    if not isinstance(value, str):
+        raise TypeError(f"{cls.__name__} declares no type string")
+    return value
 
 
 def kind_of(event_type: str) -> EventKind | None:

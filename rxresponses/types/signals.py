@@ -23,8 +23,9 @@ Guarantees made by :func:`split_by_item`, which the item operators rely on:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from .response import ResponseUsage
 
@@ -44,6 +45,8 @@ __all__ = [
     "ToolCallDelta",
     "UrlCitation",
 ]
+
+_S = TypeVar("_S")
 
 ItemKind = Literal["message", "reasoning", "function_call"]
 #: How an item ended: ``incomplete`` when it was cut short.
@@ -179,6 +182,73 @@ class StreamFinished:
     error_code: str | None = None
     error_message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _fast_constructor(cls: type[_S], *names: str) -> Callable[..., _S]:
+    """A function of the values of ``names`` (every field of ``cls``, in order) that makes the
+    instance ``cls(*values)`` makes, without the frozen dataclass's ``__init__`` (which sets each
+    slot through ``object.__setattr__``: most of a delta signal's cost). The slots are set
+    through their own descriptors; checked here once against the constructor, else the
+    constructor itself."""
+    setters = [cls.__dict__[name].__set__ for name in names]
+    new = object.__new__
+
+    def make(*values: Any) -> _S:
+        obj = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(obj, value)
+        return obj
+
+    probe = tuple(f"probe-{name}" for name in names)
+    declared = [f.name for f in fields(cast(Any, cls))]
+    if declared != list(names) or make(*probe) != cls(*probe):
+        return cls  # pragma: no cover - dataclasses changed how they lay out slots
+    if len(names) == 3:
+        s0, s1, s2 = setters
+
+        def make3(a: Any, b: Any, c: Any) -> _S:
+            obj = new(cls)
+            s0(obj, a)
+            s1(obj, b)
+            s2(obj, c)
+            return obj
+
+        return make3
+    return make
+
+
+#: The per-token signals, built the fast way (same instances; see :func:`_fast_constructor`):
+#: what the splitter builds for almost every chunk of a stream.
+new_reasoning_delta: Callable[[str, int, str], ReasoningDelta] = _fast_constructor(
+    ReasoningDelta, "item_id", "output_index", "text"
+)
+new_tool_call_delta: Callable[[str, int, str], ToolCallDelta] = _fast_constructor(
+    ToolCallDelta, "item_id", "output_index", "arguments"
+)
+
+
+def _text_delta_constructor() -> Callable[[str, int, str], TextDelta]:
+    """``TextDelta(item_id, output_index, text)`` (no logprobs) the fast way."""
+    make = _fast_constructor(TextDelta, "item_id", "output_index", "text", "logprobs")
+    if make is TextDelta:  # pragma: no cover
+        return TextDelta
+    setters = [TextDelta.__dict__[n].__set__ for n in ("item_id", "output_index", "text")]
+    s0, s1, s2 = setters
+    s3 = TextDelta.__dict__["logprobs"].__set__
+    new = object.__new__
+
+    def make_text(item_id: str, output_index: int, text: str) -> TextDelta:
+        obj = new(TextDelta)
+        s0(obj, item_id)
+        s1(obj, output_index)
+        s2(obj, text)
+        s3(obj, None)
+        return obj
+
+    return make_text
+
+
+new_text_delta: Callable[[str, int, str], TextDelta] = _text_delta_constructor()
 
 
 #: Every value :func:`split_by_item` emits.
