@@ -7,13 +7,16 @@ byte by byte, and keeps every request it read, so the tests assert what went ups
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import reactivex
+from reactivex import operators as ops
 
 import rxresponses
 from rxresponses import ResponseFailedError, chat_to_responses, from_openai_chunks
@@ -203,17 +206,30 @@ def test_text_deltas_then_final_response_on_one_pass(upstream: Any) -> None:
     assert len(server.requests) == 1
 
 
-def test_leaving_the_with_block_early_closes_the_upstream(upstream: Any) -> None:
-    closed: list[bool] = []
+def send_then_stall(closed: list[bool]) -> Handler:
+    """Send the role and the first three one-character fragments, then nothing: append to
+    ``closed`` whether the client closed the connection within 10 s.
+
+    The client may leave (after the first delta) while the later fragments are still being
+    written: the server runs on a thread of the test's process, and each ``send()`` hands the GIL
+    over. A write after the client's close then fails with ``ConnectionResetError``, which is the
+    close arriving, not an error; so the peer is watched from the first byte on."""
     chunks = list(chat_sse(chat_chunks(ScriptedTurn(text="a long answer"), fragment_chars=(1, 1))))
 
     async def handler(request: Request, conn: Conn) -> None:
+        conn.watch_peer()
         await conn.head(200)
-        for piece in chunks[:4]:
-            await conn.send(piece)
+        with contextlib.suppress(ConnectionError):
+            for piece in chunks[:4]:
+                await conn.send(piece)
         closed.append(await conn.stall(10))
 
-    server = upstream(handler)
+    return handler
+
+
+def test_leaving_the_with_block_early_closes_the_upstream(upstream: Any) -> None:
+    closed: list[bool] = []
+    server = upstream(send_then_stall(closed))
     with httpx.Client(base_url=server.url) as http:
         with rxresponses.responses.stream(http, model="m", input="x") as stream:
             for event in stream:
@@ -242,15 +258,7 @@ async def test_async_with_and_async_for(upstream: Any) -> None:
 @pytest.mark.anyio
 async def test_async_leaving_early_closes_the_upstream(upstream: Any) -> None:
     closed: list[bool] = []
-    chunks = list(chat_sse(chat_chunks(ScriptedTurn(text="a long answer"), fragment_chars=(1, 1))))
-
-    async def handler(request: Request, conn: Conn) -> None:
-        await conn.head(200)
-        for piece in chunks[:4]:
-            await conn.send(piece)
-        closed.append(await conn.stall(10))
-
-    server = upstream(handler)
+    server = upstream(send_then_stall(closed))
     async with httpx.AsyncClient(base_url=server.url) as http:
         async with rxresponses.responses.astream(http, model="m", input="x") as stream:
             async for event in stream:
@@ -405,3 +413,27 @@ async def test_aiterate_over_a_sync_source_does_not_block_the_loop() -> None:
     task.cancel()
     assert texts == ["a", "b", "c"]
     assert ticks >= 10  # ~0.35 s of blocking reads; a blocked loop would count 0
+
+
+@pytest.mark.anyio
+async def test_aiterate_over_a_sync_source_of_async_sources_runs_them() -> None:
+    # The sync outer source reads on aiterate's worker thread, so flat_map subscribes the async
+    # inner ones there: their tasks must still start on the loop (which sleeps meanwhile).
+    def slow_ids() -> Iterator[int]:
+        for i in (1, 2):
+            time.sleep(0.05)  # a blocking read: the loop is idle, waiting for a value
+            yield i
+
+    async def body(i: int) -> AsyncIterator[bytes]:
+        for piece in (b"data: ", f"{i}".encode(), b"\n\n"):
+            await asyncio.sleep(0)
+            yield piece
+
+    source = reactivex.from_iterable(slow_ids()).pipe(
+        ops.flat_map(lambda i: rxresponses.from_bytes(body(i)).pipe(rxresponses.decode_sse()))
+    )
+
+    async def collect() -> list[str]:
+        return [message.data async for message in rxresponses.aiterate(source)]
+
+    assert sorted(await asyncio.wait_for(collect(), 5)) == ["1", "2"]

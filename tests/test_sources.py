@@ -13,6 +13,7 @@ import httpx
 import pytest
 import reactivex
 from reactivex import operators as ops
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxresponses.bridges import aiterate, iterate
 from rxresponses.errors import UpstreamError, UpstreamStatusError
@@ -472,6 +473,26 @@ async def test_aiterate_break_closes_async_http_source() -> None:
             break
         await asyncio.wait_for(stream.closed.wait(), 5)
     assert stream.sent < 10_000
+
+
+@pytest.mark.anyio
+async def test_async_source_subscribed_and_disposed_off_the_loop_never_runs() -> None:
+    # A worker thread subscribes (with the loop's scheduler) and disposes at once: the task is
+    # handed to the loop and cancelled there before it reads anything.
+    loop = asyncio.get_running_loop()
+    started: list[bool] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        started.append(True)
+        yield b"data: x\n\n"
+
+    def subscribe_and_dispose() -> None:
+        source = from_bytes(body())
+        source.subscribe(lambda _: None, scheduler=AsyncIOScheduler(loop)).dispose()
+
+    await asyncio.to_thread(subscribe_and_dispose)
+    await asyncio.sleep(0.05)
+    assert started == []
 
 
 @pytest.mark.anyio
