@@ -477,8 +477,8 @@ async def test_aiterate_break_closes_async_http_source() -> None:
 
 @pytest.mark.anyio
 async def test_async_source_subscribed_and_disposed_off_the_loop_never_runs() -> None:
-    # A worker thread subscribes (with the loop's scheduler) and disposes at once: the task is
-    # handed to the loop and cancelled there before it reads anything.
+    # Another thread subscribes (with the loop's scheduler) and disposes while the loop is held:
+    # the task is handed to the loop and cancelled there before it reads anything.
     loop = asyncio.get_running_loop()
     started: list[bool] = []
 
@@ -490,9 +490,35 @@ async def test_async_source_subscribed_and_disposed_off_the_loop_never_runs() ->
         source = from_bytes(body())
         source.subscribe(lambda _: None, scheduler=AsyncIOScheduler(loop)).dispose()
 
-    await asyncio.to_thread(subscribe_and_dispose)
+    worker = threading.Thread(target=subscribe_and_dispose)
+    worker.start()
+    worker.join(5)  # blocks the loop on purpose: nothing of the source can run meanwhile
     await asyncio.sleep(0.05)
     assert started == []
+
+
+@pytest.mark.anyio
+async def test_async_source_disposed_off_the_loop_closes_its_iterator() -> None:
+    loop = asyncio.get_running_loop()
+    received = threading.Event()
+    closed = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                await asyncio.sleep(0.005)
+                yield b"data: x\n\n"
+        finally:
+            closed.set()
+
+    def subscribe_then_dispose() -> None:
+        source = from_bytes(body())
+        subscription = source.subscribe(lambda _: received.set(), scheduler=AsyncIOScheduler(loop))
+        assert received.wait(5)
+        subscription.dispose()
+
+    await asyncio.to_thread(subscribe_then_dispose)
+    await asyncio.wait_for(closed.wait(), 5)
 
 
 @pytest.mark.anyio
