@@ -18,7 +18,7 @@ from reactivex import Observable
 from . import operators as rxo
 from .operators._core import random_ids
 from .operators._fused import fused_chat_sse_to_responses
-from .sse import DEFAULT_MAX_LINE_BYTES
+from .sse import DEFAULT_MAX_LINE_BYTES, SSEMessage
 from .types.aliases import IdFactory
 from .types.chat import ChatCompletionChunk
 from .types.events import ResponseStreamEvent
@@ -41,7 +41,7 @@ def chat_to_responses(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
+) -> Callable[[Observable[ChatCompletionChunk | SSEMessage]], Observable[ResponseStreamEvent]]:
     """Chat chunks -> typed Responses events, ending in exactly one terminal event.
 
     The composition ``split_by_item() | collect_reasoning() | accumulate_text() |
@@ -72,7 +72,7 @@ def chat_to_responses_composed(
     think_tags: bool = True,
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
+) -> Callable[[Observable[ChatCompletionChunk | SSEMessage]], Observable[ResponseStreamEvent]]:
     """:func:`chat_to_responses` spelled out as the composition of the public operators.
 
     A template to copy when you insert your own stages; the tests hold its output equal to

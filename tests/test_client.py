@@ -362,6 +362,26 @@ def test_a_cut_stream_raises_with_its_partial_text_and_no_status(upstream: Any) 
     assert len(server.requests) == 1  # never retried once the stream started
 
 
+def test_done_without_a_finish_reason_says_so(upstream: Any) -> None:
+    pieces = list(chat_sse(chat_chunks(ScriptedTurn(text="partial answer"), fragment_chars=(7, 7))))
+
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head(200)
+        for piece in pieces[:3]:  # role, "partial", " answer": no finish_reason
+            await conn.send(piece)
+        await conn.send(b"data: [DONE]\n\n")  # ...yet the upstream ends the stream itself
+        await conn.end()
+
+    server = upstream(handler)
+    http = httpx.Client(base_url=server.url)
+    stream = rxresponses.responses.stream(http, model="m", input="x")
+    with http, stream, pytest.raises(ResponseFailedError) as caught:
+        stream.get_final_response(raise_on_failure=True)
+    assert caught.value.message == "upstream sent [DONE] without a finish_reason for choice 0"
+    assert caught.value.response.output_text == "partial answer"
+    assert caught.value.status_code is None
+
+
 def test_retries_wait_for_retry_after_then_succeed(upstream: Any) -> None:
     server = upstream(
         status_then(

@@ -41,7 +41,8 @@ async def acollect(source: reactivex.Observable[Any]) -> tuple[list[Any], Except
 
 
 BODY = [b'data: {"a"', b": 1}\n\ndata: ", '{"b": "✓"}\n\n'.encode(), b"data: [DONE]\n\n"]
-MESSAGES = [SSEMessage('{"a": 1}'), SSEMessage('{"b": "✓"}')]
+#: What decode_sse() makes of BODY: its messages, the closing [DONE] last.
+MESSAGES = [SSEMessage('{"a": 1}'), SSEMessage('{"b": "✓"}'), SSEMessage("[DONE]")]
 
 
 # -- from_bytes --
@@ -374,7 +375,7 @@ def test_from_httpx_done_stops_reading_and_closes() -> None:
         values, _, done = collect(
             from_httpx(client, "GET", "https://upstream.test/").pipe(decode_sse())
         )
-    assert values == [SSEMessage("a")]
+    assert values == [SSEMessage("a"), SSEMessage("[DONE]")]
     assert done
     assert stream.closed.is_set()
     assert stream.sent < 10
@@ -529,7 +530,7 @@ async def test_from_httpx_async_done_closes() -> None:
             from_httpx_async(client, "GET", "https://upstream.test/").pipe(decode_sse())
         )
         await asyncio.wait_for(stream.closed.wait(), 5)
-    assert (values, error) == ([SSEMessage("a")], None)
+    assert (values, error) == ([SSEMessage("a"), SSEMessage("[DONE]")], None)
     assert stream.sent < 10_000
 
 

@@ -144,10 +144,10 @@ class _Run:
         if not self.done:
             self._after_split(self.splitter.fail(exc))
 
-    def completed(self) -> None:
+    def completed(self, *, done: bool = False) -> None:
         self._lanes.clear()
         if not self.done:
-            self._after_split(self.splitter.finish())
+            self._after_split(self.splitter.finish(done=done))
 
     def _open_lane(self, signal: Any, fields: FastDelta) -> None:
         """After a fast chunk that gave exactly one delta signal: keep a lane for the next
@@ -339,7 +339,7 @@ class ChatSSEStage:
         for data in datas:
             if data == "[DONE]":
                 self._stopped = True
-                run.completed()
+                run.completed(done=True)
                 return
             fields = fast(data) if splitter.started else None
             if fields is not None:
