@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -399,6 +401,53 @@ def test_retries_wait_for_retry_after_then_succeed(upstream: Any) -> None:
     assert elapsed >= 0.9  # the Retry-After: 1 of the first answer was honoured
 
 
+def test_any_5xx_is_retried_and_an_unreadable_retry_after_falls_back_to_backoff(
+    upstream: Any,
+) -> None:
+    server = upstream(
+        status_then([(501, {"retry-after": "soon"})], sse_of(ScriptedTurn(text="ok")))
+    )
+    http = httpx.Client(base_url=server.url)
+    with http, rxresponses.responses.stream(http, model="m", input="x", max_retries=1) as stream:
+        response = stream.get_final_response(raise_on_failure=True)
+    assert response.output_text == "ok"
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "attempt", "seconds"),
+    [
+        ({"retry-after": "2"}, 0, 2.0),
+        ({"retry-after": "1.5"}, 3, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0, 0.25),  # the finer one wins
+        ({"retry-after": "86400"}, 0, 60.0),  # at most a minute
+        ({"retry-after": "-3"}, 0, 0.0),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0, 0.0),  # a date gone by
+        ({"retry-after": "soon"}, 0, 0.5),  # unreadable: the backoff
+        ({"retry-after": "nan"}, 1, 1.0),
+        ({"retry-after-ms": "x"}, 2, 2.0),
+        ({}, 0, 0.5),
+        ({}, 4, 8.0),
+        ({}, 9, 8.0),  # the backoff stops doubling at 8 s
+    ],
+)
+def test_retry_delay_is_what_the_answer_asks_else_a_backoff(
+    headers: dict[str, str], attempt: int, seconds: float
+) -> None:
+    answer = httpx.Response(429, headers=headers)
+    assert rxresponses.responses._retry_delay(answer, attempt) == seconds
+
+
+def test_retry_delay_waits_until_a_retry_after_date() -> None:
+    when = email.utils.format_datetime(
+        datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30), usegmt=True
+    )
+    delay = rxresponses.responses._retry_delay(
+        httpx.Response(503, headers={"retry-after": when}), 0
+    )
+    assert 28 <= delay <= 30
+
+
 @pytest.mark.anyio
 async def test_async_retries_then_raise_when_out_of_attempts(upstream: Any) -> None:
     server = upstream(status_then([(503, {"retry-after": "0"})] * 3, b""))
@@ -433,6 +482,39 @@ async def test_aiterate_over_a_sync_source_does_not_block_the_loop() -> None:
     task.cancel()
     assert texts == ["a", "b", "c"]
     assert ticks >= 10  # ~0.35 s of blocking reads; a blocked loop would count 0
+
+
+@pytest.mark.anyio
+async def test_aiterate_over_create_with_a_sync_client_does_not_block_the_loop(
+    upstream: Any,
+) -> None:
+    pieces = list(chat_sse(chat_chunks(ScriptedTurn(text="slow"), fragment_chars=(1, 1))))
+
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head(200)
+        for piece in pieces:
+            await asyncio.sleep(0.05)  # the client's read blocks meanwhile
+            await conn.send(piece)
+        await conn.end()
+
+    server = upstream(handler)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    with httpx.Client(base_url=server.url) as http:
+        events = rxresponses.responses.create(http, model="m", input="x")
+        texts = [
+            e.delta async for e in rxresponses.aiterate(events) if e.type.endswith("text.delta")
+        ]
+    task.cancel()
+    assert texts == ["s", "l", "o", "w"]
+    assert ticks >= 10  # ~0.4 s of blocking reads; a blocked loop would count 0
 
 
 @pytest.mark.anyio
