@@ -24,7 +24,7 @@ from .operators._core import Stage, random_ids, stage_chain
 from .operators._join_tool_args import ToolCallStage
 from .operators._parse import ChunkParser, SSEDecodeStage
 from .operators._split_by_item import ChunkSplitter
-from .sse import DEFAULT_MAX_LINE_BYTES
+from .sse import DEFAULT_MAX_LINE_BYTES, SSEMessage
 from .types.aliases import IdFactory, ReasoningEventNames
 from .types.chat import ChatCompletionChunk
 from .types.events import ResponseStreamEvent
@@ -48,7 +48,7 @@ def chat_to_responses(
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
     reasoning_events: ReasoningEventNames = "openai",
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
+) -> Callable[[Observable[ChatCompletionChunk | SSEMessage]], Observable[ResponseStreamEvent]]:
     """Chat chunks -> typed Responses events, ending in exactly one terminal event.
 
     The composition ``split_by_item() | collect_reasoning() | accumulate_text() |
@@ -115,7 +115,7 @@ def chat_to_responses_composed(
     reasoning_as_summary: bool = False,
     ids: IdFactory = random_ids,
     reasoning_events: ReasoningEventNames = "openai",
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[ResponseStreamEvent]]:
+) -> Callable[[Observable[ChatCompletionChunk | SSEMessage]], Observable[ResponseStreamEvent]]:
     """:func:`chat_to_responses` spelled out as the composition of the public operators.
 
     A template to copy when you insert your own stages; the tests hold its output equal to

@@ -21,8 +21,8 @@ pipeline: calls of namespaced and custom tools come back in the shape the reques
 Failures of the upstream end the stream with ``response.failed`` as everywhere in the library;
 ``get_final_response(raise_on_failure=True)`` raises :class:`ResponseFailedError` instead, with
 the HTTP status of the upstream as a field. ``max_retries`` retries an answer that failed before
-its first byte (429, 408, 409, 5xx, or no connection), waiting what ``Retry-After`` says; a stream
-that has started is never retried.
+its first byte (429, 408, 409, 5xx, or no connection), waiting what ``Retry-After`` says (at most
+60 s; else 0.5 s doubling up to 8 s); a stream that has started is never retried.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import math
 import socket
 import time
 import uuid
@@ -66,8 +67,8 @@ __all__ = [
     "translate",
 ]
 
-#: Statuses retried before the first byte (as the openai SDK does).
-RETRY_STATUSES: Final = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: Statuses retried before the first byte, besides every 5xx (as the openai SDK does).
+RETRY_STATUSES: Final = frozenset({408, 409, 429})
 #: Longest wait between two attempts, whatever ``Retry-After`` says (seconds).
 MAX_RETRY_DELAY: Final = 60.0
 
@@ -157,25 +158,38 @@ class _Upstream:
 
 
 def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
-    """Seconds to wait before attempt ``attempt + 1``: ``Retry-After`` (seconds or a date, or
-    ``retry-after-ms``) when the answer has it, else 0.5 s doubling up to 8 s."""
+    """Seconds to wait before attempt ``attempt + 1``: what the answer asks for
+    (``retry-after-ms``, else ``Retry-After`` in seconds or as an HTTP date; at most
+    :data:`MAX_RETRY_DELAY`), else 0.5 s doubling up to 8 s. A value that does not parse (or is
+    not finite) counts as absent."""
+    asked: float | None = None
     if response is not None:
-        ms = response.headers.get("retry-after-ms")
-        after = response.headers.get("retry-after")
-        try:
-            if ms is not None:
-                return min(max(float(ms) / 1000, 0.0), MAX_RETRY_DELAY)
-            if after is not None:
-                return min(max(float(after), 0.0), MAX_RETRY_DELAY)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(after) if after else None
-            if when is not None:
-                return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_DELAY)
-    return float(min(0.5 * 2**attempt, 8.0))
+        asked = _seconds(response.headers.get("retry-after-ms"), scale=1000)
+        if asked is None:
+            after = response.headers.get("retry-after")
+            asked = _seconds(after)
+            if asked is None and after:
+                try:
+                    when = email.utils.parsedate_to_datetime(after)
+                except (TypeError, ValueError, IndexError):
+                    when = None
+                if when is not None:
+                    asked = when.timestamp() - time.time()
+    if asked is None:
+        return float(min(0.5 * 2**attempt, 8.0))
+    return min(max(asked, 0.0), MAX_RETRY_DELAY)
+
+
+def _seconds(value: str | None, *, scale: float = 1.0) -> float | None:
+    try:
+        seconds = float(value) / scale if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and math.isfinite(seconds) else None
 
 
 def _retryable(response: httpx.Response) -> bool:
-    return response.status_code in RETRY_STATUSES
+    return response.status_code in RETRY_STATUSES or response.status_code >= 500
 
 
 def _chat_url(client: httpx.Client | httpx.AsyncClient, base_url: str | None) -> str:

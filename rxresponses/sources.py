@@ -14,14 +14,21 @@ subscription; disposing the subscription cancels the task, which closes the HTTP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from .errors import UpstreamError, UpstreamStatusError
@@ -297,7 +304,14 @@ def _from_sync(factory: Callable[[], Iterator[Any]]) -> Observable[Any]:
 
 
 def _from_async(factory: Callable[[], AsyncIterator[Any]]) -> Observable[Any]:
-    """Run ``async for`` over ``factory()`` as a task; dispose cancels the task."""
+    """Run ``async for`` over ``factory()`` as a task; dispose cancels the task.
+
+    The task is created and cancelled on its loop's thread: subscribed (or disposed) from another
+    thread (a worker of :func:`~rxresponses.bridges.aiterate` whose sync source feeds a
+    ``flat_map`` of async sources), it is handed over with ``call_soon_threadsafe``, which also
+    wakes a loop that sleeps waiting for input; a task created there with ``create_task`` would
+    not run until something else woke the loop, if ever.
+    """
 
     def subscribe(
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
@@ -329,20 +343,50 @@ def _from_async(factory: Callable[[], AsyncIterator[Any]]) -> Observable[Any]:
                     await aclose()
             observer.on_completed()
 
-        task = loop.create_task(run())
-
-        def cancel() -> None:
-            if task.done():
-                return
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                task.cancel()
-            elif not loop.is_closed():
-                loop.call_soon_threadsafe(task.cancel)
-
-        return Disposable(cancel)
+        return _LoopTask(loop, run)
 
     return Observable(subscribe)
+
+
+def _on_thread_of(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class _LoopTask(abc.DisposableBase):
+    """A task of ``loop`` running ``run()``, started and cancelled on the loop's thread whichever
+    thread asks (the disposable of :func:`_from_async`)."""
+
+    __slots__ = ("_cancelled", "_loop", "_run", "_task")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, run: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        self._loop = loop
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+        self._cancelled = False
+        if _on_thread_of(loop):
+            self._start()
+        else:
+            loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
+        if not self._cancelled:
+            self._task = self._loop.create_task(self._run())
+
+    def _cancel(self) -> None:
+        self._cancelled = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def dispose(self) -> None:
+        if self._task is not None and self._task.done():
+            return
+        if _on_thread_of(self._loop):
+            self._cancel()
+        elif not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing runs any more
+                self._loop.call_soon_threadsafe(self._cancel)

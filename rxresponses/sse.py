@@ -12,7 +12,7 @@ The decoder follows the WHATWG ``text/event-stream`` rules that matter for LLM s
 * a blank line dispatches the message; a message whose data is empty is not dispatched.
 
 ``data: [DONE]`` is delivered as a message (:attr:`SSEMessage.is_done`); the
-:func:`~rxresponses.operators.decode_sse` operator completes the stream when it sees it.
+:func:`~rxresponses.operators.decode_sse` operator emits it as its last value and completes.
 :meth:`SSEDecoder.feed_data` returns only the messages' ``data`` (the fused Chat pipeline needs
 nothing else), with the common one-``data:``-line frame decoded inline.
 """

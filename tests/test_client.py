@@ -7,13 +7,18 @@ byte by byte, and keeps every request it read, so the tests assert what went ups
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
+import email.utils
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import reactivex
+from reactivex import operators as ops
 
 import rxresponses
 from rxresponses import ResponseFailedError, chat_to_responses, from_openai_chunks
@@ -203,17 +208,30 @@ def test_text_deltas_then_final_response_on_one_pass(upstream: Any) -> None:
     assert len(server.requests) == 1
 
 
-def test_leaving_the_with_block_early_closes_the_upstream(upstream: Any) -> None:
-    closed: list[bool] = []
+def send_then_stall(closed: list[bool]) -> Handler:
+    """Send the role and the first three one-character fragments, then nothing: append to
+    ``closed`` whether the client closed the connection within 10 s.
+
+    The client may leave (after the first delta) while the later fragments are still being
+    written: the server runs on a thread of the test's process, and each ``send()`` hands the GIL
+    over. A write after the client's close then fails with ``ConnectionResetError``, which is the
+    close arriving, not an error; so the peer is watched from the first byte on."""
     chunks = list(chat_sse(chat_chunks(ScriptedTurn(text="a long answer"), fragment_chars=(1, 1))))
 
     async def handler(request: Request, conn: Conn) -> None:
+        conn.watch_peer()
         await conn.head(200)
-        for piece in chunks[:4]:
-            await conn.send(piece)
+        with contextlib.suppress(ConnectionError):
+            for piece in chunks[:4]:
+                await conn.send(piece)
         closed.append(await conn.stall(10))
 
-    server = upstream(handler)
+    return handler
+
+
+def test_leaving_the_with_block_early_closes_the_upstream(upstream: Any) -> None:
+    closed: list[bool] = []
+    server = upstream(send_then_stall(closed))
     with httpx.Client(base_url=server.url) as http:
         with rxresponses.responses.stream(http, model="m", input="x") as stream:
             for event in stream:
@@ -242,15 +260,7 @@ async def test_async_with_and_async_for(upstream: Any) -> None:
 @pytest.mark.anyio
 async def test_async_leaving_early_closes_the_upstream(upstream: Any) -> None:
     closed: list[bool] = []
-    chunks = list(chat_sse(chat_chunks(ScriptedTurn(text="a long answer"), fragment_chars=(1, 1))))
-
-    async def handler(request: Request, conn: Conn) -> None:
-        await conn.head(200)
-        for piece in chunks[:4]:
-            await conn.send(piece)
-        closed.append(await conn.stall(10))
-
-    server = upstream(handler)
+    server = upstream(send_then_stall(closed))
     async with httpx.AsyncClient(base_url=server.url) as http:
         async with rxresponses.responses.astream(http, model="m", input="x") as stream:
             async for event in stream:
@@ -354,6 +364,26 @@ def test_a_cut_stream_raises_with_its_partial_text_and_no_status(upstream: Any) 
     assert len(server.requests) == 1  # never retried once the stream started
 
 
+def test_done_without_a_finish_reason_says_so(upstream: Any) -> None:
+    pieces = list(chat_sse(chat_chunks(ScriptedTurn(text="partial answer"), fragment_chars=(7, 7))))
+
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head(200)
+        for piece in pieces[:3]:  # role, "partial", " answer": no finish_reason
+            await conn.send(piece)
+        await conn.send(b"data: [DONE]\n\n")  # ...yet the upstream ends the stream itself
+        await conn.end()
+
+    server = upstream(handler)
+    http = httpx.Client(base_url=server.url)
+    stream = rxresponses.responses.stream(http, model="m", input="x")
+    with http, stream, pytest.raises(ResponseFailedError) as caught:
+        stream.get_final_response(raise_on_failure=True)
+    assert caught.value.message == "upstream sent [DONE] without a finish_reason for choice 0"
+    assert caught.value.response.output_text == "partial answer"
+    assert caught.value.status_code is None
+
+
 def test_retries_wait_for_retry_after_then_succeed(upstream: Any) -> None:
     server = upstream(
         status_then(
@@ -369,6 +399,53 @@ def test_retries_wait_for_retry_after_then_succeed(upstream: Any) -> None:
     assert response.output_text == "third time"
     assert len(server.requests) == 3
     assert elapsed >= 0.9  # the Retry-After: 1 of the first answer was honoured
+
+
+def test_any_5xx_is_retried_and_an_unreadable_retry_after_falls_back_to_backoff(
+    upstream: Any,
+) -> None:
+    server = upstream(
+        status_then([(501, {"retry-after": "soon"})], sse_of(ScriptedTurn(text="ok")))
+    )
+    http = httpx.Client(base_url=server.url)
+    with http, rxresponses.responses.stream(http, model="m", input="x", max_retries=1) as stream:
+        response = stream.get_final_response(raise_on_failure=True)
+    assert response.output_text == "ok"
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "attempt", "seconds"),
+    [
+        ({"retry-after": "2"}, 0, 2.0),
+        ({"retry-after": "1.5"}, 3, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0, 0.25),  # the finer one wins
+        ({"retry-after": "86400"}, 0, 60.0),  # at most a minute
+        ({"retry-after": "-3"}, 0, 0.0),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0, 0.0),  # a date gone by
+        ({"retry-after": "soon"}, 0, 0.5),  # unreadable: the backoff
+        ({"retry-after": "nan"}, 1, 1.0),
+        ({"retry-after-ms": "x"}, 2, 2.0),
+        ({}, 0, 0.5),
+        ({}, 4, 8.0),
+        ({}, 9, 8.0),  # the backoff stops doubling at 8 s
+    ],
+)
+def test_retry_delay_is_what_the_answer_asks_else_a_backoff(
+    headers: dict[str, str], attempt: int, seconds: float
+) -> None:
+    answer = httpx.Response(429, headers=headers)
+    assert rxresponses.responses._retry_delay(answer, attempt) == seconds
+
+
+def test_retry_delay_waits_until_a_retry_after_date() -> None:
+    when = email.utils.format_datetime(
+        datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30), usegmt=True
+    )
+    delay = rxresponses.responses._retry_delay(
+        httpx.Response(503, headers={"retry-after": when}), 0
+    )
+    assert 28 <= delay <= 30
 
 
 @pytest.mark.anyio
@@ -405,3 +482,60 @@ async def test_aiterate_over_a_sync_source_does_not_block_the_loop() -> None:
     task.cancel()
     assert texts == ["a", "b", "c"]
     assert ticks >= 10  # ~0.35 s of blocking reads; a blocked loop would count 0
+
+
+@pytest.mark.anyio
+async def test_aiterate_over_create_with_a_sync_client_does_not_block_the_loop(
+    upstream: Any,
+) -> None:
+    pieces = list(chat_sse(chat_chunks(ScriptedTurn(text="slow"), fragment_chars=(1, 1))))
+
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head(200)
+        for piece in pieces:
+            await asyncio.sleep(0.05)  # the client's read blocks meanwhile
+            await conn.send(piece)
+        await conn.end()
+
+    server = upstream(handler)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    with httpx.Client(base_url=server.url) as http:
+        events = rxresponses.responses.create(http, model="m", input="x")
+        texts = [
+            e.delta async for e in rxresponses.aiterate(events) if e.type.endswith("text.delta")
+        ]
+    task.cancel()
+    assert texts == ["s", "l", "o", "w"]
+    assert ticks >= 10  # ~0.4 s of blocking reads; a blocked loop would count 0
+
+
+@pytest.mark.anyio
+async def test_aiterate_over_a_sync_source_of_async_sources_runs_them() -> None:
+    # The sync outer source reads on aiterate's worker thread, so flat_map subscribes the async
+    # inner ones there: their tasks must still start on the loop (which sleeps meanwhile).
+    def slow_ids() -> Iterator[int]:
+        for i in (1, 2):
+            time.sleep(0.05)  # a blocking read: the loop is idle, waiting for a value
+            yield i
+
+    async def body(i: int) -> AsyncIterator[bytes]:
+        for piece in (b"data: ", f"{i}".encode(), b"\n\n"):
+            await asyncio.sleep(0)
+            yield piece
+
+    source = reactivex.from_iterable(slow_ids()).pipe(
+        ops.flat_map(lambda i: rxresponses.from_bytes(body(i)).pipe(rxresponses.decode_sse()))
+    )
+
+    async def collect() -> list[str]:
+        return [message.data async for message in rxresponses.aiterate(source)]
+
+    assert sorted(await asyncio.wait_for(collect(), 5)) == ["1", "2"]

@@ -130,6 +130,35 @@ def test_fast_path_equals_typed_path_on_scripted_streams(
     _assert_same([body], choice_index=1)  # no chunk of choice 1: every one declines
 
 
+@pytest.mark.parametrize(
+    ("done", "says"),
+    [
+        (True, "upstream sent [DONE] without a finish_reason for choice 0"),
+        (False, "upstream stream ended before a finish_reason"),
+    ],
+)
+def test_done_without_finish_reason_is_told_from_a_cut(done: bool, says: str, loader: str) -> None:
+    # Every path (fused, typed with an Rx hop, staged) says the same: [DONE] without a
+    # finish_reason is the upstream's own end, not a dropped connection.
+    body = b"".join(chat_sse(chat_chunks(ScriptedTurn(text="no reason given"))))
+    cut = body.split(b'"finish_reason":"stop"')[0].rsplit(b"data:", 1)[0]  # the text, no stop
+    assert b'"stop"' not in cut
+    assert b"[DONE]" not in cut
+    pieces = _pieces(cut + (b"data: [DONE]\n\n" if done else b""), 53)
+    events = _assert_same(pieces)
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["error"] == {"code": "server_error", "message": says}
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "no reason given"
+
+
+def test_done_without_finish_reason_of_the_chosen_choice(loader: str) -> None:
+    body = b"".join(chat_sse(chat_chunks(ScriptedTurn(text="choice 0 only"))))
+    events = _assert_same([body], choice_index=1)
+    assert events[-1]["response"]["error"]["message"] == (
+        "upstream sent [DONE] without a finish_reason for choice 1"
+    )
+
+
 def test_fast_path_is_taken(monkeypatch: pytest.MonkeyPatch, loader: str) -> None:
     """The equality tests above are not vacuous: most chunks of a stream take the fast path."""
     calls = {"fast": 0, "slow": 0}

@@ -202,10 +202,11 @@ def test_decode_sse_marbles() -> None:
         "c": b"data: x\r\n\r\ndata: [DONE]\n\n",
         "h": SSEMessage("hello"),
         "x": SSEMessage("x", event="e"),
+        "d": SSEMessage("[DONE]"),
     }
     with marbles_testing(timespan=1.0) as (start, cold, _hot, exp):
         source = cold("-a-b-c-a-|", lookup)
-        assert start(source.pipe(rxo.decode_sse())) == exp("---h-(x,|)", lookup)
+        assert start(source.pipe(rxo.decode_sse())) == exp("---h-(x,d,|)", lookup)
 
 
 def test_parse_chunks() -> None:
@@ -214,19 +215,22 @@ def test_parse_chunks() -> None:
         rxo.parse_chunks(),
         [
             (210, SSEMessage(json.dumps(first))),
-            (220, SSEMessage("[DONE]")),
+            (220, SSEMessage("[DONE]")),  # passed on, for split_by_item()
             (230, json.dumps(chunk({}, "stop"))),  # a raw data string is accepted too
+            (235, "[DONE]"),  # as a string too: it becomes the message
             (240, SSEMessage("not json")),
             (250, SSEMessage(json.dumps(first))),
         ],
     )
     assert results[0] == (210, "N", first)
-    assert results[1] == (230, "N", chunk({}, "stop"))
-    time, kind, exc = results[2]
+    assert results[1] == (220, "N", SSEMessage("[DONE]"))
+    assert results[2] == (230, "N", chunk({}, "stop"))
+    assert results[3] == (235, "N", SSEMessage("[DONE]"))
+    time, kind, exc = results[4]
     assert (time, kind) == (240, "E")
     assert isinstance(exc, ChunkDecodeError)
     assert exc.data == "not json"
-    assert len(results) == 3
+    assert len(results) == 5
 
 
 def test_parse_events() -> None:

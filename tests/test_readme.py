@@ -148,6 +148,40 @@ def test_the_stage_block_masks_digits(
     )
 
 
+SCRIPTED_HI = (
+    "Hello! I am the scripted model built into rxresponses, answering without any network. "
+    "You said: Hi!"
+)
+
+
+def run_block(block: Block, servers: dict[str, str]) -> None:
+    code = block.code
+    for named, real in servers.items():
+        code = code.replace(named, real)
+    exec(compile(code, f"README.md:{block.line}", "exec"), {"__name__": "__readme__"})
+
+
+def test_the_first_screen_streams_a_request_like_the_sdk(
+    servers: dict[str, str], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = readme_blocks()[0]
+    assert first.line <= 40  # a user who knows the openai SDK sees it without scrolling
+    assert "rxresponses.responses.stream(" in first.code
+    run_block(first, servers)
+    text, status = capsys.readouterr().out.split("\n", 1)[0].split("completed", 1)
+    assert text == SCRIPTED_HI
+    assert status.startswith(" input_tokens=")  # the usage that came with the stream
+
+
+@pytest.mark.parametrize("needle", ["rxresponses.responses.astream(", "from_openai_chunks(chat)"])
+def test_the_async_and_openai_sdk_blocks_print_the_answer(
+    needle: str, servers: dict[str, str], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (block,) = [b for b in readme_blocks() if needle in b.code]
+    run_block(block, servers)
+    assert capsys.readouterr().out.strip() == SCRIPTED_HI
+
+
 def test_blocks_are_found_with_their_line_numbers() -> None:
     text = README.read_text(encoding="utf-8").splitlines()
     for block in readme_blocks():

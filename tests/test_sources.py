@@ -13,6 +13,7 @@ import httpx
 import pytest
 import reactivex
 from reactivex import operators as ops
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rxresponses.bridges import aiterate, iterate
 from rxresponses.errors import UpstreamError, UpstreamStatusError
@@ -40,7 +41,8 @@ async def acollect(source: reactivex.Observable[Any]) -> tuple[list[Any], Except
 
 
 BODY = [b'data: {"a"', b": 1}\n\ndata: ", '{"b": "✓"}\n\n'.encode(), b"data: [DONE]\n\n"]
-MESSAGES = [SSEMessage('{"a": 1}'), SSEMessage('{"b": "✓"}')]
+#: What decode_sse() makes of BODY: its messages, the closing [DONE] last.
+MESSAGES = [SSEMessage('{"a": 1}'), SSEMessage('{"b": "✓"}'), SSEMessage("[DONE]")]
 
 
 # -- from_bytes --
@@ -373,7 +375,7 @@ def test_from_httpx_done_stops_reading_and_closes() -> None:
         values, _, done = collect(
             from_httpx(client, "GET", "https://upstream.test/").pipe(decode_sse())
         )
-    assert values == [SSEMessage("a")]
+    assert values == [SSEMessage("a"), SSEMessage("[DONE]")]
     assert done
     assert stream.closed.is_set()
     assert stream.sent < 10
@@ -475,6 +477,52 @@ async def test_aiterate_break_closes_async_http_source() -> None:
 
 
 @pytest.mark.anyio
+async def test_async_source_subscribed_and_disposed_off_the_loop_never_runs() -> None:
+    # Another thread subscribes (with the loop's scheduler) and disposes while the loop is held:
+    # the task is handed to the loop and cancelled there before it reads anything.
+    loop = asyncio.get_running_loop()
+    started: list[bool] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        started.append(True)
+        yield b"data: x\n\n"
+
+    def subscribe_and_dispose() -> None:
+        source = from_bytes(body())
+        source.subscribe(lambda _: None, scheduler=AsyncIOScheduler(loop)).dispose()
+
+    worker = threading.Thread(target=subscribe_and_dispose)
+    worker.start()
+    worker.join(5)  # blocks the loop on purpose: nothing of the source can run meanwhile
+    await asyncio.sleep(0.05)
+    assert started == []
+
+
+@pytest.mark.anyio
+async def test_async_source_disposed_off_the_loop_closes_its_iterator() -> None:
+    loop = asyncio.get_running_loop()
+    received = threading.Event()
+    closed = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                await asyncio.sleep(0.005)
+                yield b"data: x\n\n"
+        finally:
+            closed.set()
+
+    def subscribe_then_dispose() -> None:
+        source = from_bytes(body())
+        subscription = source.subscribe(lambda _: received.set(), scheduler=AsyncIOScheduler(loop))
+        assert received.wait(5)
+        subscription.dispose()
+
+    await asyncio.to_thread(subscribe_then_dispose)
+    await asyncio.wait_for(closed.wait(), 5)
+
+
+@pytest.mark.anyio
 async def test_from_httpx_async_done_closes() -> None:
     stream = TrackedAsyncStream([b"data: a\n\ndata: [DONE]\n\n"] + [b": ping\n\n"] * 10_000)
     async with async_client(200, stream, []) as client:
@@ -482,7 +530,7 @@ async def test_from_httpx_async_done_closes() -> None:
             from_httpx_async(client, "GET", "https://upstream.test/").pipe(decode_sse())
         )
         await asyncio.wait_for(stream.closed.wait(), 5)
-    assert (values, error) == ([SSEMessage("a")], None)
+    assert (values, error) == ([SSEMessage("a"), SSEMessage("[DONE]")], None)
     assert stream.sent < 10_000
 
 

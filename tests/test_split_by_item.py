@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rxresponses.operators._split_by_item import ChunkSplitter, ThinkTagSplitter
+from rxresponses.sse import SSEMessage
 from rxresponses.types._base import to_dict
 from rxresponses.types.chat import parse_chunk
 from rxresponses.types.signals import (
@@ -626,6 +627,41 @@ def test_no_finish_reason_fails() -> None:
             error_message="upstream stream ended before a finish_reason",
         ),
     ]
+
+
+def test_done_without_finish_reason_says_so() -> None:
+    # The [DONE] message (parse_chunks() passes it on) ends the stream: without a finish_reason
+    # the failure says the upstream ended it so, not that the connection was cut.
+    s = ChunkSplitter(ids=Ids())
+    signals = s.handle(parse_chunk(json.dumps(chunk({"content": "half"}))))
+    signals += s.handle(SSEMessage("[DONE]"))
+    assert signals[-2:] == [
+        ItemFinished("message", "msg_1", 0, "incomplete"),
+        StreamFinished(
+            "failed",
+            error_code="server_error",
+            error_message="upstream sent [DONE] without a finish_reason for choice 0",
+        ),
+    ]
+    assert s.ended
+    assert s.handle(parse_chunk(json.dumps(chunk({}, "stop")))) == []  # nothing after [DONE]
+
+
+def test_done_after_a_finish_reason_completes() -> None:
+    s = ChunkSplitter(ids=Ids(), choice_index=1)
+    s.handle(parse_chunk(json.dumps(chunk({"content": "x"}, "stop", index=1))))
+    assert s.handle(SSEMessage("[DONE]"))[-1] == StreamFinished("completed")
+
+
+def test_done_without_finish_reason_of_the_chosen_choice_names_it() -> None:
+    s = ChunkSplitter(ids=Ids(), choice_index=1)
+    s.handle(parse_chunk(json.dumps(chunk({"content": "x"}, "stop", index=0))))
+    last = s.handle(SSEMessage("[DONE]"))[-1]
+    assert last == StreamFinished(
+        "failed",
+        error_code="server_error",
+        error_message="upstream sent [DONE] without a finish_reason for choice 1",
+    )
 
 
 def test_empty_stream_fails() -> None:

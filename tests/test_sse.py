@@ -291,24 +291,26 @@ def test_decode_sse_done_completes_and_disposes_upstream() -> None:
     assert values == [SSEMessage("a")]
     assert not completed
     subject.on_next(b"NE]\n\ndata: after\n\n")
-    assert values == [SSEMessage("a")]  # [DONE] itself is not emitted, nor what follows
+    # [DONE] is the last value (so the stages after can tell an end from a cut); not what follows
+    assert values == [SSEMessage("a"), SSEMessage("[DONE]")]
+    assert values[-1].is_done
     assert completed == [True]
     assert not subject.observers
     subject.on_next(b"data: later\n\n")
-    assert values == [SSEMessage("a")]
+    assert values == [SSEMessage("a"), SSEMessage("[DONE]")]
 
 
 def test_decode_sse_done_within_one_chunk() -> None:
     values, errors, done = run(
         reactivex.of(b"data: a\n\ndata: [DONE]\n\ndata: b\n\n").pipe(decode_sse())
     )
-    assert (values, errors, done) == ([SSEMessage("a")], [], True)
+    assert (values, errors, done) == ([SSEMessage("a"), SSEMessage("[DONE]")], [], True)
 
 
 def test_decode_sse_done_after_flush_at_end() -> None:
     # "[DONE]" whose blank line never came is still seen at completion
     values, errors, done = run(reactivex.of(b"data: a\n\ndata: [DONE]\n").pipe(decode_sse()))
-    assert (values, errors, done) == ([SSEMessage("a")], [], True)
+    assert (values, errors, done) == ([SSEMessage("a"), SSEMessage("[DONE]")], [], True)
 
 
 def test_decode_sse_completion_flushes() -> None:
@@ -339,6 +341,7 @@ def test_decode_sse_byte_by_byte() -> None:
     assert values == [
         SSEMessage('{"t":"héllo wörld ✓ 日本語 🤖 \u2028 \u0085"}', event="e"),
         SSEMessage("𝄞 multi\nline"),
+        SSEMessage("[DONE]"),
     ]
     assert (errors, done) == ([], True)
 

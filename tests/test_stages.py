@@ -223,7 +223,8 @@ def test_adjacent_shells_fuse_into_one_subscription() -> None:
 def test_sse_decode_stage() -> None:
     stage = SSEDecodeStage()
     assert stage.handle(b"data: a\n\nda") == [SSEMessage("a")]
-    assert stage.handle(b"ta: b\n\ndata: [DONE]\n\ndata: c\n\n") == [SSEMessage("b")]
+    done = stage.handle(b"ta: b\n\ndata: [DONE]\n\ndata: c\n\n")
+    assert done == [SSEMessage("b"), SSEMessage("[DONE]")]  # [DONE] last, nothing after it
     assert stage.ended
     assert SSEDecodeStage().handle(SSEMessage("x")) == [SSEMessage("x")]  # already decoded
     with pytest.raises(TypeError, match="takes bytes or SSEMessage"):
@@ -238,7 +239,7 @@ def test_sse_decode_stage() -> None:
 
 def test_chunk_parser_stage() -> None:
     stage = ChunkParser()
-    assert stage.handle(SSEMessage("[DONE]")) == []
+    assert stage.handle(SSEMessage("[DONE]")) == [SSEMessage("[DONE]")]  # for the splitter
     (parsed,) = stage.handle(json.dumps(chunk({"content": "Hi"})))
     assert parsed.choices[0].delta.content == "Hi"
     with pytest.raises(ChunkDecodeError):

@@ -51,15 +51,18 @@ def decode_sse(
 ) -> Callable[[Observable[bytes]], Observable[SSEMessage]]:
     """Decode a stream of bytes into :class:`~rxresponses.sse.SSEMessage` values.
 
-    Completes at ``data: [DONE]`` (which is not emitted; the upstream is disposed) or when the bytes
-    end; what was fully framed before the bytes fail is still emitted. A line longer than
-    ``max_line_bytes`` fails the stream with :class:`~rxresponses.errors.SSELineTooLongError`.
+    Completes at ``data: [DONE]``, which is its last value (``message.is_done``; the upstream is
+    disposed), or when the bytes end; what was fully framed before the bytes fail is still
+    emitted. So a stream that ends with the ``[DONE]`` message ended as the upstream meant it,
+    and one without was cut (or comes from a server that sends none): :func:`split_by_item`
+    says which in its failure message. A line longer than ``max_line_bytes`` fails the stream
+    with :class:`~rxresponses.errors.SSELineTooLongError`.
 
     .. code-block:: text
 
-        b"data: a\\n\\nda" ---- b"ta: b\\n\\n" ---- b"data: [DONE]\\n\\n" --|
-        [                       decode_sse()                            ]
-        SSEMessage("a") ------- SSEMessage("b") ---------------------- |
+        b"data: a\\n\\nda" ---- b"ta: b\\n\\n" ---- b"data: [DONE]\\n\\n" ---|
+        [                       decode_sse()                             ]
+        SSEMessage("a") ------- SSEMessage("b") ------ SSEMessage("[DONE]") |
     """
     from ._parse import decode_sse as _impl
 
@@ -67,19 +70,21 @@ def decode_sse(
 
 
 def parse_chunks() -> Callable[
-    [Observable[SSEMessage | str | bytes]], Observable[ChatCompletionChunk]
+    [Observable[SSEMessage | str | bytes]], Observable[ChatCompletionChunk | SSEMessage]
 ]:
     """Parse SSE messages (or raw ``data`` strings) into Chat chunks.
 
-    ``[DONE]`` is skipped. Undecodable data ends the stream with
+    The ``[DONE]`` message passes on as it is (an :class:`~rxresponses.sse.SSEMessage` with
+    ``is_done``; a ``"[DONE]"`` string becomes one), so :func:`split_by_item` knows the upstream
+    ended its stream. Undecodable data ends the stream with
     :class:`~rxresponses.errors.ChunkDecodeError`, which :func:`split_by_item` turns into
     ``error`` + ``response.failed``.
 
     .. code-block:: text
 
-        SSEMessage('{"choices":[...]}') --- SSEMessage('{...}') --|
-        [                    parse_chunks()                       ]
-        ChatCompletionChunk --------------- ChatCompletionChunk --|
+        SSEMessage('{"choices":[...]}') --- SSEMessage('{...}') --- SSEMessage("[DONE]") --|
+        [                             parse_chunks()                                      ]
+        ChatCompletionChunk --------------- ChatCompletionChunk --- SSEMessage("[DONE]") --|
     """
     from ._parse import parse_chunks as _impl
 
@@ -108,13 +113,16 @@ def parse_events() -> Callable[
 
 def split_by_item(
     *, choice_index: int = 0, think_tags: bool = True, ids: IdFactory = random_ids
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[Signal]]:
+) -> Callable[[Observable[ChatCompletionChunk | SSEMessage]], Observable[Signal]]:
     """Turn Chat chunks into item signals: where each output item starts, grows and ends.
 
     This is where every provider quirk is absorbed (tool calls without ``index``, ids re-sent on
     every chunk, cumulative arguments, reasoning in three different fields, ``<think>`` tags,
     usage in odd places, errors inside chunks). It also turns an upstream error into a failed
     :class:`~rxresponses.types.signals.StreamFinished`, so the stream always ends well-formed.
+    It ends at the ``[DONE]`` message (:func:`parse_chunks` passes it on) or when its input
+    completes; with no ``finish_reason`` by then the stream failed, and the message says which
+    ("sent [DONE] without a finish_reason for choice 0", or "ended before a finish_reason": cut).
 
     Usage is mapped as the Responses API counts it: ``output_tokens`` includes reasoning tokens
     (xAI reports them beside ``completion_tokens``; where the upstream's ``total_tokens`` shows

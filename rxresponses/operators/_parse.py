@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from reactivex import Observable
 
@@ -17,6 +17,7 @@ from ._split_by_item import ChunkSplitter
 
 __all__ = [
     "ChatSplitStage",
+    "DONE",
     "ChunkParser",
     "EventParser",
     "SSEDecodeStage",
@@ -26,6 +27,11 @@ __all__ = [
 ]
 
 Message = SSEMessage | str | bytes
+
+#: The ``data: [DONE]`` message: :func:`decode_sse` emits it last, :func:`parse_chunks` passes
+#: it on, and :func:`split_by_item` ends the stream at it, saying so when no ``finish_reason``
+#: came before it (rather than reporting a cut connection).
+DONE: Final = SSEMessage("[DONE]")
 
 
 def _message_data(value: Message) -> str | bytes:
@@ -41,7 +47,8 @@ def _check_bytes(value: object) -> None:
 
 
 class SSEDecodeStage:
-    """The stage of :func:`decode_sse`: bytes -> :class:`SSEMessage`; ends at ``data: [DONE]``.
+    """The stage of :func:`decode_sse`: bytes -> :class:`SSEMessage`; ends at ``data: [DONE]``,
+    which is its last value (so the stages after it can tell a finished stream from a cut one).
 
     What was fully framed before the input ends or fails is still emitted. Messages that are
     already decoded (``from_file()`` yields them) pass as they are, so every source fits.
@@ -78,12 +85,13 @@ class SSEDecodeStage:
         for k, message in enumerate(messages):
             if message.data == "[DONE]":
                 self.ended = True
-                return messages[:k]
+                return messages[: k + 1]
         return messages
 
 
 class ChunkParser:
-    """The stage of :func:`parse_chunks`: messages -> :class:`ChatCompletionChunk`."""
+    """The stage of :func:`parse_chunks`: messages -> :class:`ChatCompletionChunk`; the
+    ``[DONE]`` message passes on (as :data:`DONE` when it came as a string or bytes)."""
 
     name = "parse_chunks()"
 
@@ -93,13 +101,13 @@ class ChunkParser:
             return ChatSplitStage(stage)
         return None
 
-    def handle(self, value: Message) -> list[ChatCompletionChunk]:
+    def handle(self, value: Message) -> list[ChatCompletionChunk | SSEMessage]:
         data = _message_data(value)
         if data == "[DONE]" or data == b"[DONE]":
-            return []
+            return [value if isinstance(value, SSEMessage) else DONE]
         return [parse_chunk(data)]  # ChunkDecodeError fails the stream
 
-    def finish(self) -> list[ChatCompletionChunk]:
+    def finish(self) -> list[ChatCompletionChunk | SSEMessage]:
         return []
 
     def fail(self, exc: Exception) -> None:
@@ -137,10 +145,7 @@ class ChatSplitStage:
     def _handle(self, value: Any) -> list[Signal]:
         decoder = self.decoder
         if decoder is None:
-            data = _message_data(value)
-            if data == "[DONE]" or data == b"[DONE]":
-                return []
-            return self._split([data])
+            return self._split([_message_data(value)])
         if isinstance(value, SSEMessage):  # already decoded (from_file()): as it is
             return self._split([value.data])
         if not isinstance(value, bytes):
@@ -182,13 +187,12 @@ class ChatSplitStage:
         splitter = self.splitter
         fast = self._fast
         handle_fast = splitter.handle_fast
-        decoded = self.decoder is not None
         out: list[Signal] = []
         for data in datas:
             if splitter.ended:
                 break
-            if decoded and data == "[DONE]":
-                out.extend(splitter.finish())
+            if data == "[DONE]" or data == b"[DONE]":
+                out.extend(splitter.finish(done=True))
                 return self._end(out)
             if splitter.started and type(data) is str:
                 fields = fast(data)
@@ -236,7 +240,7 @@ def decode_sse(
     return stage_operator(lambda: SSEDecodeStage(max_line_bytes=max_line_bytes))
 
 
-def parse_chunks() -> Callable[[Observable[Message]], Observable[ChatCompletionChunk]]:
+def parse_chunks() -> Callable[[Observable[Message]], Observable[ChatCompletionChunk | SSEMessage]]:
     """Implementation of :func:`rxresponses.operators.parse_chunks`."""
     return stage_operator(ChunkParser)
 

@@ -35,8 +35,10 @@ Decisions (each documented in the README's "Mapping" section):
 * **Terminal status**: ``stop`` / ``tool_calls`` / ``function_call`` -> completed; ``length`` ->
   incomplete (``max_output_tokens``); ``content_filter`` -> incomplete (``content_filter``); an
   ``error`` in a chunk, an upstream error or undecodable data -> failed; the upstream ending with no
-  ``finish_reason`` -> failed (``server_error``, "ended before a finish_reason"). Items open at
-  that moment close with status ``incomplete``; text that arrived is kept.
+  ``finish_reason`` -> failed (``server_error``): "ended before a finish_reason" when the input
+  just completed (a cut connection, or a source with no ``[DONE]``), "sent [DONE] without a
+  finish_reason for choice N" when the ``[DONE]`` message came (``parse_chunks()`` passes it on).
+  Items open at that moment close with status ``incomplete``; text that arrived is kept.
 * **Usage** is the last non-null ``usage`` (or ``x_groq.usage``) seen anywhere in the stream,
   mapped as the Responses API counts it: ``output_tokens`` includes the reasoning tokens. Most
   providers already count them in ``completion_tokens``; xAI counts them beside it, which its
@@ -57,6 +59,7 @@ from typing import Any
 from reactivex import Observable
 
 from ..errors import RxResponsesError
+from ..sse import SSEMessage
 from ..types.aliases import IdFactory
 from ..types.chat import ChatCompletionChunk, ChoiceDelta, ChoiceLogprobs, FastDelta
 from ..types.response import (
@@ -245,13 +248,17 @@ class ChunkSplitter:
         """The choice this splitter converts."""
         return self._choice
 
-    def handle(self, chunk: ChatCompletionChunk) -> list[Signal]:
+    def handle(self, chunk: ChatCompletionChunk | SSEMessage) -> list[Signal]:
         """Consume one chunk; return the signals it produces.
 
-        A chunk this splitter cannot read fails the stream (``StreamFinished("failed")``); a
-        value that is not a :class:`ChatCompletionChunk` at all is a ``TypeError``.
+        The ``[DONE]`` message (:func:`parse_chunks` passes it on) ends the stream as
+        :meth:`finish` does. A chunk this splitter cannot read fails the stream
+        (``StreamFinished("failed")``); a value that is not a :class:`ChatCompletionChunk` at all
+        is a ``TypeError``.
         """
         if not isinstance(chunk, ChatCompletionChunk):
+            if isinstance(chunk, SSEMessage) and chunk.is_done:
+                return self.finish(done=True)
             raise TypeError(
                 f"split_by_item() takes rxresponses ChatCompletionChunk values (parse_chunks() "
                 f"makes them), got {type(chunk).__module__}.{type(chunk).__qualname__}"
@@ -352,8 +359,9 @@ class ChunkSplitter:
         self._end(out, "failed", code=code, message=str(exc) or type(exc).__name__)
         return out
 
-    def finish(self) -> list[Signal]:
-        """The upstream completed: close what is open and report the terminal status."""
+    def finish(self, *, done: bool = False) -> list[Signal]:
+        """The upstream completed (``done``: with ``data: [DONE]``): close what is open and
+        report the terminal status."""
         out: list[Signal] = []
         if self.ended:
             return out
@@ -362,12 +370,12 @@ class ChunkSplitter:
         self._flush_think(out)
         reason = self._finish_reason
         if reason is None:
-            self._end(
-                out,
-                "failed",
-                code="server_error",
-                message="upstream stream ended before a finish_reason",
+            message = (
+                f"upstream sent [DONE] without a finish_reason for choice {self._choice}"
+                if done
+                else "upstream stream ended before a finish_reason"
             )
+            self._end(out, "failed", code="server_error", message=message)
         elif reason in ("length", "content_filter"):
             self._end(
                 out,
@@ -829,7 +837,7 @@ def _map_usage(usage: Any) -> ResponseUsage:
 
 def split_by_item(
     *, choice_index: int = 0, think_tags: bool = True, ids: IdFactory = random_ids
-) -> Callable[[Observable[ChatCompletionChunk]], Observable[Signal]]:
+) -> Callable[[Observable[ChatCompletionChunk | SSEMessage]], Observable[Signal]]:
     """Implementation of :func:`rxresponses.operators.split_by_item`."""
     return stage_operator(
         lambda: ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids)
