@@ -194,6 +194,14 @@ class LoopbackServer:
             self._ready.set()
             loop.run_forever()
         finally:
+            # A connection accepted while _shutdown ran has a task that had not yet registered
+            # itself: cancel every task still pending (as asyncio.run does), so none is destroyed
+            # pending with its socket open after the loop closed.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
