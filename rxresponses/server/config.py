@@ -53,6 +53,7 @@ ENV_PREFIX: Final = "RXRESPONSES_"
 
 SystemRole = Literal["system", "developer"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+UpstreamClient = Literal["lean", "httpx"]
 
 
 class ConfigError(ValueError):
@@ -127,6 +128,10 @@ class ServerConfig:
         store_retention_days: Days a stored response is kept (0: until deleted).
         store_max_bytes: Most bytes of stored data (0: no cap); beyond, new stored requests get
             503 until old responses expire or are deleted.
+        upstream_client: How ``http://`` upstreams are read: ``"lean"`` (default), httpx over
+            the server's own HTTP/1.1 transport (``rxresponses.server._http11``: a third of the
+            CPU per streamed chunk); ``"httpx"``, httpx's own transport (httpcore). ``https://``
+            upstreams always use httpx's own.
     """
 
     upstream: str | None = None
@@ -148,6 +153,7 @@ class ServerConfig:
     bus: str | None = None
     store_retention_days: float = DEFAULT_STORE_RETENTION_DAYS
     store_max_bytes: int = DEFAULT_STORE_MAX_BYTES
+    upstream_client: UpstreamClient = "lean"
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -192,6 +198,10 @@ class ServerConfig:
         if self.system_role not in ("system", "developer"):
             raise ConfigError(
                 f"system_role must be 'system' or 'developer', not {self.system_role!r}"
+            )
+        if self.upstream_client not in ("lean", "httpx"):
+            raise ConfigError(
+                f"upstream_client must be 'lean' or 'httpx', not {self.upstream_client!r}"
             )
         if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError(
@@ -258,6 +268,7 @@ class ServerConfig:
             f"{ENV_PREFIX}BUS": self.bus or "",
             f"{ENV_PREFIX}STORE_RETENTION_DAYS": repr(self.store_retention_days),
             f"{ENV_PREFIX}STORE_MAX_BYTES": str(self.store_max_bytes),
+            f"{ENV_PREFIX}UPSTREAM_CLIENT": self.upstream_client,
         }
 
     @classmethod
@@ -273,7 +284,8 @@ class ServerConfig:
         ``RXRESPONSES_KEEPALIVE_SECONDS``, ``RXRESPONSES_CLIENT_BODY_TIMEOUT``,
         ``RXRESPONSES_CLIENT_HEADER_TIMEOUT`` (seconds), ``RXRESPONSES_STORE`` (a URL or
         ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
-        ``RXRESPONSES_STORE_MAX_BYTES``.
+        ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_UPSTREAM_CLIENT`` (``lean`` or
+        ``httpx``).
         """
         env = os.environ if environ is None else environ
 
@@ -313,6 +325,8 @@ class ServerConfig:
             kwargs["store"] = None if store.lower() == "none" else store
         if (bus := get("BUS")) is not None:
             kwargs["bus"] = bus
+        if (client := get("UPSTREAM_CLIENT")) is not None:
+            kwargs["upstream_client"] = client
         limits: tuple[tuple[str, type[int] | type[float]], ...] = (
             ("store_retention_days", float),
             ("store_max_bytes", int),
