@@ -63,6 +63,9 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timeout = 0.0
+        self._wait_began = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
 
@@ -84,6 +87,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.eof = True
         if exc is not None and self.error is None:
             self.error = exc
@@ -97,21 +103,39 @@ class _Connection(asyncio.Protocol):
     # -- the reader's side -----------------------------------------------------------------------
 
     async def wait(self, timeout: float | None) -> None:
-        """Wait until more bytes, the end or an error arrived (:class:`httpx.ReadTimeout`)."""
+        """Wait until more bytes, the end or an error arrived (:class:`httpx.ReadTimeout`).
+
+        One timer per connection, not one per wait: it fires at the earliest moment the wait
+        under way can have timed out, and sets itself again if that wait began later.
+        """
         if self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        if timeout is not None:
+            self._timeout = timeout
+            self._wait_began = loop.time()
+            if self._timer is None:
+                self._timer = loop.call_at(self._wait_began + timeout, self._check_timeout)
         try:
-            if timeout is None:
-                await waiter
-            else:
-                async with asyncio.timeout(timeout):
-                    await waiter
-        except TimeoutError:
-            raise httpx.ReadTimeout(f"no data from the upstream within {timeout:g} s") from None
+            await waiter
         finally:
             self._waiter = None
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        loop = asyncio.get_running_loop()
+        due = self._wait_began + self._timeout
+        if loop.time() >= due:
+            waiter.set_exception(
+                httpx.ReadTimeout(f"no data from the upstream within {self._timeout:g} s")
+            )
+        else:
+            self._timer = loop.call_at(due, self._check_timeout)
 
     def take(self, n: int) -> bytes:
         data = bytes(self.buffer[:n])
@@ -131,6 +155,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.transport is not None:
             self.transport.close()
 
