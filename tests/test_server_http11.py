@@ -9,6 +9,7 @@ raised as the httpx exception httpx's own transport raises for it.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -177,3 +178,40 @@ def test_other_schemes_go_to_the_fallback_transport() -> None:
 
     run(main)
     assert seen == ["https://upstream.example/v1/models"]
+
+
+@pytest.mark.parametrize("upstream_client", ["lean", "httpx"])
+def test_serve_ends_a_stream_whose_last_read_holds_more_than_its_buffer(
+    upstream_client: str,
+) -> None:
+    # 400 deltas and [DONE] in one write (one read of the proxy: under 64 KiB), which convert to
+    # more than the 64 KiB a stream holds for its client: the terminal event must still go out.
+    from rxresponses.server import ServerConfig, create_app
+    from rxresponses.server.testing import BackgroundServer
+
+    def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        data = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+        return b"data: " + json.dumps({**data, "choices": [choice]}).encode() + b"\n\n"
+
+    rest = b"".join(chunk({"content": f"w{i} "}) for i in range(400)) + chunk({}, "stop")
+    rest += b"data: [DONE]\n\n"
+    assert 40_000 < len(rest) < 64 * 1024
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.head()
+        await conn.send(chunk({"role": "assistant", "content": ""}))
+        await asyncio.sleep(0.3)
+        await conn.send(rest)
+        await conn.end()
+        return True
+
+    with LoopbackServer(handler) as up:
+        config = ServerConfig(upstream=up.url + "/v1", upstream_client=upstream_client)  # type: ignore[arg-type]
+        with BackgroundServer(create_app(config)) as proxy:
+            body = {"model": "m", "input": "hi", "stream": True}
+            response = httpx.post(proxy.url + "/v1/responses", json=body, timeout=10)
+    frames = [f for f in response.text.split("\n\n") if f.startswith("event: ")]
+    assert frames[-1].startswith("event: response.completed")
+    deltas = [f for f in frames if f.startswith("event: response.output_text.delta")]
+    assert len(deltas) == 400

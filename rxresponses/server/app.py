@@ -938,9 +938,11 @@ class _ResponsesCall(Response):
 
         async def flush() -> None:
             # After each upstream read: send what it produced, unless a send is under way (its
-            # loop takes these frames too) or the stream ended (the terminal event goes once the
-            # upstream response is closed, as before); then wait while too much is held.
-            if pending and not sending and not ended:
+            # loop takes these frames too); then wait while too much is held. Once the stream
+            # ended, nothing: the sender sends the rest after the upstream response is closed.
+            if ended:
+                return
+            if pending and not sending:
                 await send_pending()
             while buffered >= _STREAM_BUFFER:
                 room.clear()
