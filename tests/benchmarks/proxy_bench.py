@@ -751,9 +751,10 @@ def main(argv: list[str] | None = None) -> int:
         "--variant",
         action="append",
         default=[],
-        metavar="NAME:VAR=VALUE,...",
-        help="one more 'serve --store none' target run with these environment variables (e.g. "
-        "fast:PYTHONPATH=/dir/with/uvloop; repeatable)",
+        metavar="NAME:ITEM,...",
+        help="one more 'serve --store none' target; each ITEM is a serve option (--opt=value) or "
+        "an environment variable (VAR=value), e.g. httpx:--upstream-client=httpx or "
+        "fast:PYTHONPATH=/dir/with/uvloop (repeatable)",
     )
     parser.add_argument("--workers", type=int, default=2, help="workers of serve-w2 (default 2)")
     parser.add_argument("--timeout", type=float, default=180.0, help="bound on one sample, s")
@@ -806,12 +807,13 @@ def main(argv: list[str] | None = None) -> int:
             argv_ = _serve_argv(sys.executable, up_url, port, "--store", "none")
             targets.append(_start("serve", argv_, port))
         for variant in args.variant:
-            name, _, assignments = variant.partition(":")
-            env = dict(a.split("=", 1) for a in assignments.split(",") if a)
+            name, _, items = variant.partition(":")
+            options = [i for i in items.split(",") if i.startswith("--")]
+            env = dict(i.split("=", 1) for i in items.split(",") if i and not i.startswith("--"))
             port = _free_port()
-            argv_ = _serve_argv(sys.executable, up_url, port, "--store", "none")
+            argv_ = _serve_argv(sys.executable, up_url, port, "--store", "none", *options)
             targets.append(_start(name, argv_, port, env))
-            notes.append(f"{name}: serve --store none with {env}")
+            notes.append(f"{name}: serve --store none {' '.join(options)} {env}")
         if "serve+sqlite" in wanted:
             port = _free_port()
             targets.append(_start("serve+sqlite", _serve_argv(sys.executable, up_url, port), port))
