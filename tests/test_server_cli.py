@@ -33,6 +33,18 @@ def test_defaults():
     assert from_args(args) == ServerConfig(store="sqlite:///rxresponses.sqlite3")
 
 
+def test_upstream_client_option():
+    assert from_args(parse()).upstream_client == "lean"
+    config = from_args(parse("--upstream-client", "httpx"))
+    assert config.upstream_client == "httpx"
+    assert config.to_env()["RXRESPONSES_UPSTREAM_CLIENT"] == "httpx"
+    assert ServerConfig.from_env(config.to_env()) == config  # what each worker reads back
+    with pytest.raises(ConfigError):
+        ServerConfig.from_env({"RXRESPONSES_UPSTREAM_CLIENT": "aiohttp"})
+    with pytest.raises(SystemExit):
+        parse("--upstream-client", "aiohttp")
+
+
 def test_store_options():
     assert from_args(parse("--store", "none")).store is None
     config = from_args(

@@ -53,6 +53,7 @@ import httpx
 from .. import __version__
 from ..errors import UpstreamError
 from ..scripted import chat_chunks, chat_sse, turn_for_request
+from ._http11 import BODY_EXTENSION, LeanTransport
 from ._request import error_body
 from .config import Secret, ServerConfig
 
@@ -509,7 +510,11 @@ def _raw_body(response: httpx.Response) -> tuple[AsyncIterator[bytes], str]:
             yield response.content
 
         return loaded(), ""
-    return response.aiter_raw(), response.headers.get("content-encoding", "")
+    encoding = response.headers.get("content-encoding", "")
+    lean: AsyncIterator[bytes] | None = response.extensions.get(BODY_EXTENSION)
+    if lean is not None:  # the lean transport's body, read without httpx's wrappers
+        return lean, encoding
+    return response.aiter_raw(), encoding
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
@@ -793,8 +798,13 @@ class HttpUpstream(Upstream):
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             cfg = self._config
+            transport = self._transport
+            if transport is None and cfg.upstream_client == "lean":
+                transport = LeanTransport(
+                    max_connections=cfg.pool_size, max_keepalive_connections=cfg.pool_size
+                )
             self._client = httpx.AsyncClient(
-                transport=self._transport,
+                transport=transport,
                 timeout=httpx.Timeout(
                     connect=min(cfg.upstream_timeout, 30.0),
                     read=cfg.upstream_timeout,

@@ -959,10 +959,12 @@ class _ResponsesCall(Response):
         then the frames the upstream chunks produce, a keep-alive comment whenever nothing was
         sent for ``keepalive_seconds``, and the terminal event.
 
-        Two tasks share the frames: this one reads the upstream and converts (frames go into
-        ``pending``), a sender task sends whatever is pending in one body message. While
-        ``_STREAM_BUFFER`` bytes wait, this task reads nothing more: a client that does not read
-        blocks the sender (write flow control), so the upstream is not read either.
+        This task reads the upstream and converts (frames go into ``pending``), and after each
+        upstream read sends whatever is pending in one body message itself: no task switch per
+        chunk. A sender task sends what comes at other times (``response.created`` before the
+        upstream answers, keep-alive comments, the terminal event after a deadline). While a send
+        waits (write flow control: the client does not read), nothing more is read upstream; a
+        keep-alive send in progress lets frames wait, up to ``_STREAM_BUFFER`` bytes.
         """
         await send(
             {
@@ -974,7 +976,7 @@ class _ResponsesCall(Response):
         pending: list[bytes] = []
         buffered = 0
         failure: list[Exception] = []
-        ended = closing = False
+        ended = closing = sending = False
         wake = asyncio.Event()  # something to send, or the end
         room = asyncio.Event()  # less than _STREAM_BUFFER bytes wait
         done = asyncio.Event()  # the sender sent everything and stopped
@@ -998,7 +1000,6 @@ class _ResponsesCall(Response):
                 error = getattr(event.response, "error", None)
                 if error is not None:
                     outcome.reason = error.message
-            wake.set()
 
         def on_error(exc: Exception) -> None:
             failure.append(exc)
@@ -1008,23 +1009,46 @@ class _ResponsesCall(Response):
             nonlocal ended
             ended = True
 
-        async def sender() -> None:
-            nonlocal buffered, last_sent
-            while True:
-                await wake.wait()
-                wake.clear()
+        async def send_pending() -> None:
+            # One sender at a time (this task or the sender task); both check ``sending`` first.
+            nonlocal buffered, last_sent, sending
+            sending = True
+            try:
                 while pending:
                     body = b"".join(pending)
                     pending.clear()
                     buffered = 0
                     room.set()
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    try:
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                    except BaseException:
+                        # Cancelled while waiting for the client to read (a deadline): uvicorn
+                        # writes only after that wait, so these frames were not sent: keep them.
+                        pending.insert(0, body)
+                        buffered += len(body)
+                        raise
                     last_sent = time.monotonic()
-                if closing:
+            finally:
+                sending = False
+
+        async def sender() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                if not sending:
+                    await send_pending()
+                if closing and not sending and not pending:
                     done.set()
                     return
 
-        async def backpressure() -> None:
+        async def flush() -> None:
+            # After each upstream read: send what it produced, unless a send is under way (its
+            # loop takes these frames too); then wait while too much is held. Once the stream
+            # ended, nothing: the sender sends the rest after the upstream response is closed.
+            if ended:
+                return
+            if pending and not sending:
+                await send_pending()
             while buffered >= _STREAM_BUFFER:
                 room.clear()
                 await room.wait()
@@ -1045,6 +1069,7 @@ class _ResponsesCall(Response):
         subscription = subject.pipe(self._pipeline(start_immediately=True)).subscribe(
             on_next, on_error, on_completed
         )
+        wake.set()  # the sender sends those at once, before the upstream answers
         hit_deadline = False
         writer = self._writer
         try:
@@ -1064,7 +1089,7 @@ class _ResponsesCall(Response):
                             tg.start_soon(watch_cancel)
                         opened = await self._open(subject)
                         if isinstance(opened, UpstreamReply):
-                            await self._pull(opened, subject, backpressure, lambda: ended)
+                            await self._pull(opened, subject, flush, lambda: ended)
                     if self._cancelled and writer is not None and not writer.terminated:
                         # cancelled (POST .../cancel here or on another worker, or deleted):
                         # the upstream request is closed below; one terminal event ends the log

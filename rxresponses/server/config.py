@@ -66,6 +66,7 @@ ENV_PREFIX: Final = "RXRESPONSES_"
 SystemRole = Literal["system", "developer"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 ReasoningEvents = Literal["openai", "open-responses"]
+UpstreamClient = Literal["lean", "httpx"]
 
 
 class ConfigError(ValueError):
@@ -155,6 +156,10 @@ class ServerConfig:
         ws_idle_timeout: Seconds a WebSocket (``/v1/responses`` in WebSocket mode) may stay
             without a message from its client while no response of it runs; then it gets an
             ``error`` event (``websocket_idle_timeout``) and is closed (0: never).
+        upstream_client: How ``http://`` upstreams are read: ``"lean"`` (default), httpx over
+            the server's own HTTP/1.1 transport (``rxresponses.server._http11``: a third of the
+            CPU per streamed chunk); ``"httpx"``, httpx's own transport (httpcore). ``https://``
+            upstreams always use httpx's own.
     """
 
     upstream: str | None = None
@@ -180,6 +185,7 @@ class ServerConfig:
     secret: Secret | None = field(default=None, compare=False)
     max_websockets: int = DEFAULT_MAX_WEBSOCKETS
     ws_idle_timeout: float = DEFAULT_WS_IDLE_TIMEOUT
+    upstream_client: UpstreamClient = "lean"
 
     def __post_init__(self) -> None:
         if self.upstream is not None:
@@ -241,6 +247,10 @@ class ServerConfig:
             raise ConfigError(
                 f"--secret must be at least {MIN_SECRET_CHARS} characters (e.g. the output of "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.upstream_client not in ("lean", "httpx"):
+            raise ConfigError(
+                f"upstream_client must be 'lean' or 'httpx', not {self.upstream_client!r}"
             )
         if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError(
@@ -311,6 +321,7 @@ class ServerConfig:
             **({f"{ENV_PREFIX}SECRET": self.secret.reveal()} if self.secret is not None else {}),
             f"{ENV_PREFIX}MAX_WEBSOCKETS": str(self.max_websockets),
             f"{ENV_PREFIX}WS_IDLE_TIMEOUT": repr(self.ws_idle_timeout),
+            f"{ENV_PREFIX}UPSTREAM_CLIENT": self.upstream_client,
         }
 
     @classmethod
@@ -328,7 +339,8 @@ class ServerConfig:
         ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
         ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_REASONING_EVENTS``,
         ``RXRESPONSES_SECRET``, ``RXRESPONSES_MAX_WEBSOCKETS``,
-        ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never).
+        ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never), ``RXRESPONSES_UPSTREAM_CLIENT``
+        (``lean`` or ``httpx``).
         """
         env = os.environ if environ is None else environ
 
@@ -372,6 +384,8 @@ class ServerConfig:
             kwargs["reasoning_events"] = names
         if (secret := get("SECRET")) is not None:
             kwargs["secret"] = Secret(secret)
+        if (client := get("UPSTREAM_CLIENT")) is not None:
+            kwargs["upstream_client"] = client
         limits: tuple[tuple[str, type[int] | type[float]], ...] = (
             ("store_retention_days", float),
             ("store_max_bytes", int),

@@ -1,0 +1,217 @@
+"""The server's lean HTTP/1.1 transport (``rxresponses.server._http11``) under httpx's API.
+
+Real HTTP on 127.0.0.1 against a server that writes every byte as told
+(:class:`tests.fuzz.loopback.LoopbackServer`): bodies framed every way and split anywhere, the
+connection reused when a body was read to its end and closed when it was not, and each failure
+raised as the httpx exception httpx's own transport raises for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from rxresponses.server._http11 import BODY_EXTENSION, LeanTransport
+from tests.fuzz.loopback import Conn, LoopbackServer, Request
+
+BODY = b"data: one\n\ndata: two\n\ndata: [DONE]\n\n"
+
+
+def run(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(coro(), 20))
+
+
+def client(**limits: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=LeanTransport(**limits), timeout=httpx.Timeout(5.0, read=0.5, pool=0.3)
+    )
+
+
+async def read_all(c: httpx.AsyncClient, url: str) -> tuple[int, bytes]:
+    async with c.stream("POST", url, content=b'{"x": 1}') as response:
+        return response.status_code, b"".join([part async for part in response.aiter_raw()])
+
+
+async def chunked_in_pieces(request: Request, conn: Conn) -> bool:
+    """The body as chunks whose size lines, data and CRLFs arrive split in odd places."""
+    await conn.head()
+    wire = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (BODY[:7], BODY[7:20], BODY[20:]))
+    wire += b"0\r\n\r\n"
+    for cut in (1, 2, 3, 9, 10, 11, 25, 40, len(wire)):
+        await conn.raw(wire[:cut])
+        wire = wire[cut:]
+        await asyncio.sleep(0.005)
+    return True
+
+
+def test_chunked_body_split_anywhere_and_the_connection_reused() -> None:
+    async def main() -> None:
+        with LoopbackServer(chunked_in_pieces) as server:
+            async with client() as c:
+                for _ in range(3):
+                    assert await read_all(c, server.url + "/v1/chat/completions") == (200, BODY)
+            assert server.connections_total == 1
+            assert server.requests[0].body == b'{"x": 1}'
+            assert server.requests[0].headers["content-length"] == "8"
+
+    run(main)
+
+
+@pytest.mark.parametrize("framing", ["length", "close"])
+def test_content_length_and_close_delimited_bodies(framing: str) -> None:
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.head(framing=framing, length=len(BODY))  # type: ignore[arg-type]
+        await conn.send(BODY[:10])
+        await asyncio.sleep(0.01)
+        await conn.send(BODY[10:])
+        return framing == "length"  # "close": the body ends when the connection does
+
+    async def main() -> None:
+        with LoopbackServer(handler) as server:
+            async with client() as c:
+                for _ in range(2):
+                    assert await read_all(c, server.url + "/x") == (200, BODY)
+            # a body delimited by the end of the connection cannot leave it reusable
+            assert server.connections_total == (1 if framing == "length" else 2)
+
+    run(main)
+
+
+def test_a_body_cut_mid_chunk_is_a_remote_protocol_error() -> None:
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head()
+        await conn.raw(b"20\r\ndata: only part")
+
+    async def main() -> None:
+        with LoopbackServer(handler) as server:
+            async with client() as c:
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await read_all(c, server.url + "/x")
+
+    run(main)
+
+
+def test_a_silent_upstream_is_a_read_timeout() -> None:
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head()
+        await conn.send(b"data: first\n\n")
+        await conn.stall(5)
+
+    async def main() -> None:
+        with LoopbackServer(handler) as server:
+            async with client() as c:
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(httpx.ReadTimeout):
+                    await read_all(c, server.url + "/x")
+                assert asyncio.get_running_loop().time() - started < 3.0
+
+    run(main)
+
+
+def test_a_refused_connection_is_a_connect_error() -> None:
+    async def main() -> None:
+        with LoopbackServer(chunked_in_pieces) as server:
+            url = server.url
+        async with client() as c:  # the server is gone: nothing listens on its port
+            with pytest.raises(httpx.ConnectError):
+                await read_all(c, url + "/x")
+
+    run(main)
+
+
+def test_a_response_closed_early_closes_its_connection_and_frees_its_slot() -> None:
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.head()
+        await conn.send(b"data: first\n\n")
+        return not await conn.stall(5)  # True only when the client did not close
+
+    async def main() -> None:
+        with LoopbackServer(handler) as server:
+            async with client(max_connections=1) as c:
+                for _ in range(2):  # the second needs the slot the first gave back
+                    async with c.stream("POST", server.url + "/x", content=b"{}") as response:
+                        body = response.extensions[BODY_EXTENSION]
+                        assert await body.__anext__() == b"data: first\n\n"
+                for _ in range(300):  # (the loop must run for the sockets to close)
+                    if server.open_connections == 0:
+                        break
+                    await asyncio.sleep(0.01)
+                assert server.open_connections == 0
+            assert server.connections_total == 2
+
+    run(main)
+
+
+def test_beyond_max_connections_a_request_waits_then_gets_a_pool_timeout() -> None:
+    async def handler(request: Request, conn: Conn) -> None:
+        await conn.head()
+        await conn.stall(5)
+
+    async def main() -> None:
+        with LoopbackServer(handler) as server:
+            async with (
+                client(max_connections=1) as c,
+                c.stream("POST", server.url + "/x", content=b"{}"),
+            ):
+                with pytest.raises(httpx.PoolTimeout):
+                    await read_all(c, server.url + "/x")
+
+    run(main)
+
+
+def test_other_schemes_go_to_the_fallback_transport() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, content=b"ok")
+
+    async def main() -> None:
+        transport = LeanTransport(fallback=httpx.MockTransport(answer))
+        async with httpx.AsyncClient(transport=transport) as c:
+            response = await c.get("https://upstream.example/v1/models")
+        assert (response.status_code, response.content) == (200, b"ok")
+
+    run(main)
+    assert seen == ["https://upstream.example/v1/models"]
+
+
+@pytest.mark.parametrize("upstream_client", ["lean", "httpx"])
+def test_serve_ends_a_stream_whose_last_read_holds_more_than_its_buffer(
+    upstream_client: str,
+) -> None:
+    # 400 deltas and [DONE] in one write (one read of the proxy: under 64 KiB), which convert to
+    # more than the 64 KiB a stream holds for its client: the terminal event must still go out.
+    from rxresponses.server import ServerConfig, create_app
+    from rxresponses.server.testing import BackgroundServer
+
+    def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        data = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+        return b"data: " + json.dumps({**data, "choices": [choice]}).encode() + b"\n\n"
+
+    rest = b"".join(chunk({"content": f"w{i} "}) for i in range(400)) + chunk({}, "stop")
+    rest += b"data: [DONE]\n\n"
+    assert 40_000 < len(rest) < 64 * 1024
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.head()
+        await conn.send(chunk({"role": "assistant", "content": ""}))
+        await asyncio.sleep(0.3)
+        await conn.send(rest)
+        await conn.end()
+        return True
+
+    with LoopbackServer(handler) as up:
+        config = ServerConfig(upstream=up.url + "/v1", upstream_client=upstream_client)  # type: ignore[arg-type]
+        with BackgroundServer(create_app(config)) as proxy:
+            body = {"model": "m", "input": "hi", "stream": True}
+            response = httpx.post(proxy.url + "/v1/responses", json=body, timeout=10)
+    frames = [f for f in response.text.split("\n\n") if f.startswith("event: ")]
+    assert frames[-1].startswith("event: response.completed")
+    deltas = [f for f in frames if f.startswith("event: response.output_text.delta")]
+    assert len(deltas) == 400
