@@ -228,10 +228,15 @@ class Assembler:
 
     def _absorb_delta_owned(self, event: Any) -> Any:
         """:meth:`handle_delta_owned`, for :class:`AssembledResponse`."""
-        if self._started and not self.ended:
+        if not self._started or self.ended:
+            return None
+        index = getattr(event, "output_index", None)
+        if index is not None and self._indexes.get(index) == index:  # the usual delta, inline
+            self._seq += 1
+            self._acc.handle(event)
+        else:
             self._fold_delta(event, True)
-            return NOTHING
-        return None
+        return NOTHING
 
     def _fold_delta(self, event: Any, owned: bool) -> None:
         """:meth:`_forward_delta` for a delta event that is folded and emitted nowhere (in
