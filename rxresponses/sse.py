@@ -114,13 +114,16 @@ class SSEDecoder:
     def feed_data(self, chunk: bytes) -> list[str]:
         """Like :meth:`feed`, but return only the ``data`` of each message (no
         :class:`SSEMessage` per message: the fused Chat pipeline reads nothing else)."""
-        if (
-            self._started
-            and not self._data
-            and not self._skip_lf
-            and b"\n\n" in chunk
-            and b"\r" not in chunk
-        ):
+        if not self._started:  # the BOM, as _lines() takes it: then the frames may be read
+            self._partial += chunk
+            if len(self._partial) < len(_BOM) and _BOM.startswith(bytes(self._partial)):
+                return []  # could still be a BOM: wait for more
+            self._started = True
+            chunk = bytes(self._partial)
+            self._partial.clear()
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+        if not self._data and not self._skip_lf and b"\n\n" in chunk and b"\r" not in chunk:
             return self._frames(chunk)
         out: list[str] = []
         data = self._data
