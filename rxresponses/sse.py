@@ -19,6 +19,7 @@ nothing else), with the common one-``data:``-line frame decoded inline.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -66,6 +67,10 @@ class SSEMessage:
         return self.data == "[DONE]"
 
 
+#: Whether a line of text is a ``data: `` line (:meth:`SSEDecoder.feed_data`'s frame shortcut).
+_IS_DATA = operator.methodcaller("startswith", "data: ")
+
+
 class SSEDecoder:
     """Incremental ``text/event-stream`` decoder: feed bytes, get complete messages.
 
@@ -109,6 +114,17 @@ class SSEDecoder:
     def feed_data(self, chunk: bytes) -> list[str]:
         """Like :meth:`feed`, but return only the ``data`` of each message (no
         :class:`SSEMessage` per message: the fused Chat pipeline reads nothing else)."""
+        if not self._started:  # the BOM, as _lines() takes it: then the frames may be read
+            self._partial += chunk
+            if len(self._partial) < len(_BOM) and _BOM.startswith(bytes(self._partial)):
+                return []  # could still be a BOM: wait for more
+            self._started = True
+            chunk = bytes(self._partial)
+            self._partial.clear()
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+        if not self._data and not self._skip_lf and b"\n\n" in chunk and b"\r" not in chunk:
+            return self._frames(chunk)
         out: list[str] = []
         data = self._data
         limit = self._max
@@ -128,6 +144,66 @@ class SSEDecoder:
                 self._line(line, messages)
                 out.extend(m.data for m in messages)
         return out
+
+    def _frames(self, chunk: bytes) -> list[str]:
+        """:meth:`feed_data` for LF-only bytes that end at least one message, when no message is
+        under way: split into frames on blank lines at once. A frame of one ``data: `` line (the
+        usual one) is its data; any other goes through the line machinery, line by line, then
+        its blank line. What follows the last blank line is fed as :meth:`feed_data` would."""
+        if self._partial:
+            buf = bytes(self._partial) + chunk
+            self._partial.clear()
+        else:
+            buf = chunk
+        end = buf.rindex(b"\n\n")
+        tail = buf[end + 2 :]
+        limit = self._max
+        lines = tail.split(b"\n")
+        rest = lines.pop()
+        if len(rest) > limit:
+            raise SSELineTooLongError(limit)
+        simple = self._data_frames(buf, end)
+        out: list[str] = [] if simple is None else simple
+        frames = buf[:end].split(b"\n\n") if simple is None else []
+        for frame in frames:
+            if len(frame) > limit or not frame.startswith(b"data: ") or b"\n" in frame:
+                messages: list[SSEMessage] = []
+                for line in frame.split(b"\n"):
+                    if len(line) > limit:
+                        raise SSELineTooLongError(limit)
+                    self._line(line, messages)
+                self._line(b"", messages)
+                out.extend(m.data for m in messages)
+            elif len(frame) > 6:  # a lone empty ``data:`` line dispatches nothing
+                out.append(frame[6:].decode("utf-8", "replace"))
+        self._event = None  # each frame ended with a blank line
+        messages = []
+        for line in lines:
+            if len(line) > limit:
+                raise SSELineTooLongError(limit)
+            self._line(line, messages)
+        out.extend(m.data for m in messages)
+        self._partial += rest
+        return out
+
+    def _data_frames(self, buf: bytes, end: int) -> list[str] | None:
+        """The data of the frames in ``buf[:end]`` when each is one ``data: `` line of valid
+        UTF-8 within the line limit (what an LLM stream sends), decoded at once; else ``None``."""
+        try:
+            text = buf[:end].decode()
+        except UnicodeDecodeError:
+            return None
+        lines = text.split("\n")
+        frames = lines[::2]
+        if (
+            not len(lines) % 2
+            or any(lines[1::2])
+            or not all(map(_IS_DATA, frames))
+            # characters count bytes when the text is ASCII; else a character has up to 4
+            or max(map(len, frames)) * (1 if len(text) == end else 4) > self._max
+        ):
+            return None
+        return [frame[6:] for frame in frames if len(frame) > 6]
 
     def _lines(self, chunk: bytes) -> list[bytes]:
         """The complete lines ``chunk`` ends (the unterminated rest is kept for later)."""

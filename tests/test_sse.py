@@ -511,3 +511,15 @@ def test_feed_data_returns_the_data_of_each_message() -> None:
     assert d.feed_data(body[:5]) == []
     assert d.feed_data(body[5:]) == ['{"a":1}', '{"b":2}', "x", "y"]
     assert not d.pending
+
+
+def test_feed_data_reads_whole_frames_at_once_and_keeps_the_rest() -> None:
+    # Many one-line frames in one read (the usual LLM stream), then one cut mid-line: the data
+    # of each frame, and the cut line completed by the next read.
+    d = SSEDecoder(max_line_bytes=16)
+    assert d.feed_data(b"data: 0\n\n") == ["0"]
+    body = b"".join(b"data: %d\n\n" % i for i in range(1, 50)) + "data: é\n\ndata: ab".encode()
+    assert d.feed_data(body) == [str(i) for i in range(1, 50)] + ["é"]
+    assert d.feed_data(b"c\n\ndata: \n\ndata: 0123456789\n\n") == ["abc", "0123456789"]
+    with pytest.raises(SSELineTooLongError):  # a line of 17 bytes, over the limit of 16
+        d.feed_data(b"data: 0\n\ndata: 01234567890\n\n")

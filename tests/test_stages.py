@@ -49,6 +49,7 @@ from rxresponses.types.signals import (
     ItemStarted,
     ReasoningDelta,
     StreamFinished,
+    StreamStarted,
     TextDelta,
     ToolCallDelta,
 )
@@ -516,6 +517,37 @@ def test_assemble_then_final_response_fuse_and_give_the_same_response() -> None:
         "ToolCallStage",
         "AssembledResponse",
     ]
+
+
+def test_fused_assemble_folds_events_it_did_not_build_without_changing_them() -> None:
+    # Item events from elsewhere (here: a converted stream, moved to output_index 3) reach the
+    # fused assemble() | final_response(), which folds the deltas without emitting them: they
+    # are renumbered densely in the fold, and the events the caller holds stay as they were.
+    body = _body(chunk({"content": "Hi"}), chunk({"content": " there"}), chunk(None, "stop"))
+    pipeline = chat_sse_to_responses(ids=Ids(), response_id="resp_1", created_at=1)
+    converted = iterate(from_bytes([body]).pipe(pipeline))
+    moved = [
+        e.model_copy(update={"output_index": 3}, deep=True)
+        for e in converted
+        if getattr(e, "output_index", None) is not None
+    ]
+    before = [to_dict(e) for e in moved]
+    values: list[Any] = [StreamStarted("m", 1), *moved, StreamFinished("completed")]
+
+    def final(*hop: Any) -> dict[str, Any]:
+        assemble = rxo.assemble(ids=Ids(), response_id="resp_2", created_at=1)
+        source = reactivex.from_iterable(values)
+        (response,) = iterate(source.pipe(assemble, *hop, rxo.final_response()))
+        out = to_dict(response)
+        out.pop("completed_at")
+        return out
+
+    fused = final()
+    assert [to_dict(e) for e in moved] == before
+    assert [e.sequence_number for e in moved] == [2, 3, 4, 5, 6, 7, 8]
+    assert fused == final(ops.map(lambda e: e))  # an Rx hop: nothing fuses across it
+    assert fused["output"][0]["content"][0]["text"] == "Hi there"
+    assert len(fused["output"]) == 1
 
 
 def test_a_sync_source_is_iterated_by_the_driver_and_closed_when_disposed() -> None:

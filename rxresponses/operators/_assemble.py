@@ -222,16 +222,44 @@ class Assembler:
         """:meth:`handle_delta`, for :class:`AssembledResponse`: folded, emitted nowhere."""
         if self._started and not self.ended:
             self._all_owned = False
-            self._forward_delta(_shallow(event))
+            self._fold_delta(event, False)
             return NOTHING
         return None
 
     def _absorb_delta_owned(self, event: Any) -> Any:
         """:meth:`handle_delta_owned`, for :class:`AssembledResponse`."""
-        if self._started and not self.ended:
-            self._forward_delta(event)
-            return NOTHING
-        return None
+        if not self._started or self.ended:
+            return None
+        index = getattr(event, "output_index", None)
+        if index is not None and self._indexes.get(index) == index:  # the usual delta, inline
+            self._seq += 1
+            self._acc.handle(event)
+        else:
+            self._fold_delta(event, True)
+        return NOTHING
+
+    def _fold_delta(self, event: Any, owned: bool) -> None:
+        """:meth:`_forward_delta` for a delta event that is folded and emitted nowhere (in
+        :class:`AssembledResponse`): it takes its sequence number, but as nobody sees it the
+        number is not written into it, and it is copied (when someone else may hold it) only
+        when its ``output_index`` must change, since the fold reads that."""
+        try:
+            index = event.output_index
+        except AttributeError:  # built with model_construct() and no output_index
+            self._forward(event if owned else _shallow(event))
+            return
+        if index is None:
+            self._forward(event if owned else _shallow(event))
+            return
+        dense = self._indexes.get(index)
+        if dense is None:
+            dense = self._indexes[index] = len(self._indexes)
+        if dense != index:
+            if not owned:
+                event = _shallow(event)
+            set_field(event, "output_index", dense)
+        self._seq += 1
+        self._acc.handle(event)
 
     def fuse(self, stage: object) -> AssembledResponse | None:
         """Followed by ``final_response()``'s stage: one stage that emits only the Response."""
