@@ -747,5 +747,10 @@ def test_head_closing_the_pipe_exits_quietly(command: list[str], tmp_path: Path)
         ["bash", "-c", shell], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert result.stderr == ""
-    assert result.returncode == cli.EXIT_BROKEN_PIPE
+    if command[0] == "demo":
+        # The embedded demo's output is small: it may all fit in the pipe's buffer before
+        # `head` exits (then 0), or meet the closed pipe (then 141); never 1 or a traceback.
+        assert result.returncode in (0, cli.EXIT_BROKEN_PIPE)
+    else:  # 40,000 lines cannot fit in a pipe's buffer: the write meets the closed pipe
+        assert result.returncode == cli.EXIT_BROKEN_PIPE
     assert len(result.stdout.splitlines()) == 1
