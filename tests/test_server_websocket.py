@@ -13,16 +13,11 @@ Servers (started once per module):
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +28,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from rxresponses.scripted import ScriptedTurn, chat_chunks, chat_sse, turn_for_request
+from tests.fuzz import attack_upstream as attack
+from tests.fuzz.attack_upstream import ServeProcess
 from tests.fuzz.loopback import Conn, LoopbackServer, Request, wait_until
 
 #: What the scripted model answers to a plain question, before the question.
@@ -111,61 +108,13 @@ async def _sleep(seconds: float) -> None:
 # -- serve processes -----------------------------------------------------------------------------
 
 
-@dataclass
-class Serve:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/v1/responses"
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", "replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+Serve = ServeProcess
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_serve(folder: Path, *args: str) -> Serve:
-    """``rxresponses serve`` (the command, in its own process) on a free port of 127.0.0.1."""
-    port = free_port()
-    log = folder / "serve.log"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rxresponses", "serve", "--port", str(port), *args],
-            cwd=folder,
-            env={**environ, "PYTHONUNBUFFERED": "1"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return Serve(url, proc, log)
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"rxresponses serve did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.05)
+def start_serve(folder: Path, *args: str) -> ServeProcess:
+    """``rxresponses serve`` (the command, in its own process) on a free port of 127.0.0.1, with
+    the fuzz harness's launcher; its output goes to ``folder/serve.log``."""
+    return attack.start_serve(folder, "serve", *args)
 
 
 @pytest.fixture(scope="module")

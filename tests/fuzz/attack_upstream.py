@@ -131,6 +131,11 @@ class ServeProcess:
     proc: subprocess.Popen[bytes]
     log: Path
 
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket mode address of ``/v1/responses``."""
+        return self.url.replace("http://", "ws://") + "/v1/responses"
+
     def output(self) -> str:
         return self.log.read_text("utf-8", "replace")
 
