@@ -24,14 +24,8 @@ import base64
 import gzip
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +37,7 @@ from rxresponses.server._upstream import Redactor
 from rxresponses.server.testing import BackgroundServer
 
 from .fuzz import attack_upstream as attack
+from .fuzz.attack_upstream import ServeProcess
 from .fuzz.loopback import Conn, LoopbackServer, Request
 
 pytest.importorskip("starlette")
@@ -87,82 +82,20 @@ async def echoing_upstream(request: Request, conn: Conn) -> None:
         await conn.end()
 
 
-@dataclass
-class ServeProcess:
-    """A running ``rxresponses serve``; its output goes to ``log``."""
-
-    url: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text("utf-8", "replace")
-
-    def stop(self) -> str:
-        """Stop the process; return everything it printed, after checking it for the keys."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        output = self.output()
-        assert SECRET not in output
-        assert CONFIGURED not in output
-        return output
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-#: ``rxresponses serve`` with *every* logger at DEBUG: the command's own logging configuration
-#: (uvicorn's, plus the ``rxresponses`` logger) gets a root logger at DEBUG on the same handler, so
-#: httpx, httpcore, asyncio and anything else that logs is printed too.
-_SERVE_ALL_DEBUG = """
-import logging.config, sys
-apply = logging.config.dictConfig
-def dict_config(config):
-    config = dict(config, root={"handlers": ["default"], "level": "DEBUG"})
-    apply(config)
-logging.config.dictConfig = dict_config
-from rxresponses.cli import main
-sys.exit(main(["serve", *sys.argv[1:]]))
-"""
-
-
 def start_serve(
     tmp: Path, name: str, *args: str, env: dict[str, str] | None = None
 ) -> ServeProcess:
-    port = _free_port()
-    log = tmp / f"{name}.log"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
-    environ.update(env or {}, PYTHONUNBUFFERED="1")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVE_ALL_DEBUG, "--port", str(port), *args],
-            cwd=tmp,  # its own store, as in a new folder
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return ServeProcess(url, port, proc, log)
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"rxresponses serve did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.05)
+    """``rxresponses serve`` with *every* logger at DEBUG (the fuzz harness's launcher), run in
+    ``tmp`` (its own store) with its output in ``tmp/<name>.log``."""
+    return attack.start_serve(tmp, name, *args, env=env, all_debug=True, cwd=tmp)
+
+
+def stop_checked(server: ServeProcess) -> str:
+    """Stop the process; return everything it printed, after checking it for the keys."""
+    output = server.stop()
+    assert SECRET not in output
+    assert CONFIGURED not in output
+    return output
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +117,7 @@ def forwarding(upstream: LoopbackServer, tmp_path_factory: pytest.TempPathFactor
         *("--upstream-client", "httpx"),
     )
     yield server
-    server.stop()
+    stop_checked(server)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +130,7 @@ def keyed(upstream: LoopbackServer, tmp_path_factory: pytest.TempPathFactory) ->
         env={KEY_ENV: CONFIGURED},
     )
     yield server
-    server.stop()
+    stop_checked(server)
 
 
 def test_keys_never_reach_the_logs_nor_the_bodies(

@@ -40,31 +40,20 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import socket
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from tests.fuzz import attack_upstream as attack
+
 MODEL = "compliance-model"
 
 # -- the server ----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -75,38 +64,13 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, *options: str) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
-    argv = ["serve", "--port", str(port), "--scripted-delay-ms", "0", "--no-access-log", *options]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rxresponses", *argv],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    argv = ["--scripted-delay-ms", "0", "--no-access-log", *options]
+    server = attack.start_serve(folder, "serve", *argv, cwd=folder)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.05)
-        yield base + "/v1"
-        assert (Path(folder) / "rxresponses.sqlite3").exists()  # the default store was used
+        yield server.url + "/v1"
+        assert (folder / "rxresponses.sqlite3").exists()  # the default store was used
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        server.stop()
 
 
 @pytest.fixture(scope="module")

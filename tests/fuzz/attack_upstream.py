@@ -172,8 +172,10 @@ def start_serve(
     env: dict[str, str] | None = None,
     all_debug: bool = False,
     server_path: str | None = None,
+    cwd: Path | None = None,
 ) -> ServeProcess:
-    """Start ``rxresponses serve --port <free> *args``; return once ``/health`` answers."""
+    """Start ``rxresponses serve --port <free> *args``; return once ``/health`` answers. It runs
+    in ``cwd`` (default: a new temporary folder, so its default store is its own)."""
     port = _free_port()
     log = logdir / f"{name}.log"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
@@ -184,7 +186,7 @@ def start_serve(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", code, "--port", str(port), *args],
-            cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
+            cwd=cwd or tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,
