@@ -95,6 +95,65 @@ def test_a_body_cut_mid_chunk_is_a_remote_protocol_error() -> None:
     run(main)
 
 
+def keep_alive_then(second: Callable[[Conn], Awaitable[None]]) -> Callable[..., Awaitable[bool]]:
+    """A handler that answers a connection's first request in full (keep-alive), then meets
+    the next request on that connection with ``second`` and closes it."""
+    answered: set[int] = set()
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        if id(conn) in answered:
+            await second(conn)
+            return False
+        answered.add(id(conn))
+        await conn.head(framing="length", length=len(BODY))
+        await conn.send(BODY)
+        return True
+
+    return handler
+
+
+def test_a_reused_connection_the_upstream_closed_unanswered_is_retried_once_on_a_new_one() -> None:
+    """The upstream closes an idle keep-alive connection just as the next request goes out on
+    it (the request arrives, no answer): the request goes again on a new connection, so the
+    caller never sees the race. Deterministic here: the server reads the request, then closes."""
+
+    async def nothing(conn: Conn) -> None:
+        return None
+
+    async def main() -> None:
+        with LoopbackServer(keep_alive_then(nothing)) as server:
+            async with client() as c:
+                assert await read_all(c, server.url + "/x") == (200, BODY)
+                assert await read_all(c, server.url + "/x") == (200, BODY)
+            assert server.connections_total == 2
+            assert len(server.requests) == 3  # the second request: once unanswered, once answered
+
+    run(main)
+
+
+def test_no_retry_once_the_upstream_answered_anything_or_on_a_new_connection() -> None:
+    async def half_a_head(conn: Conn) -> None:
+        await conn.raw(b"HTTP/1.1 200 OK\r\ncontent-")
+
+    async def nothing_ever(request: Request, conn: Conn) -> None:
+        return None
+
+    async def main() -> None:
+        with LoopbackServer(keep_alive_then(half_a_head)) as server:
+            async with client() as c:
+                assert await read_all(c, server.url + "/x") == (200, BODY)
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await read_all(c, server.url + "/x")
+            assert (server.connections_total, len(server.requests)) == (1, 2)
+        with LoopbackServer(nothing_ever) as server:
+            async with client() as c:
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await read_all(c, server.url + "/x")
+            assert (server.connections_total, len(server.requests)) == (1, 1)
+
+    run(main)
+
+
 def test_a_silent_upstream_is_a_read_timeout() -> None:
     async def handler(request: Request, conn: Conn) -> None:
         await conn.head()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import time
 from collections.abc import AsyncIterator
 from typing import Final, cast
@@ -61,6 +62,10 @@ class _Connection(asyncio.Protocol):
         self.error: Exception | None = None
         self.closed = False
         self.idle_since = 0.0
+        #: Taken from the idle pool (not opened for this request).
+        self.reused = False
+        #: Bytes received since the connection was opened or taken from the pool.
+        self.received = 0
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._timer: asyncio.TimerHandle | None = None
@@ -74,6 +79,7 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
         self.buffer += data
         if len(self.buffer) >= _HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
@@ -164,6 +170,21 @@ class _Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         return not self.closed and not self.eof and not self.buffer and self.error is None
+
+    def dropped(self) -> bool:
+        """Whether the idle socket is readable: the upstream closed it (or sent unasked bytes).
+
+        The event loop notices that only on its next turn; a poll sees it as soon as the kernel
+        does (urllib3 and httpcore check the same way before they reuse a connection).
+        """
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -315,18 +336,35 @@ class LeanTransport(httpx.AsyncBaseTransport):
         if url.scheme != "http" or not url.host:
             return await self._fallback.handle_async_request(request)
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        try:
+            content = request.content
+        except httpx.RequestNotRead:
+            content = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+        key = (url.host, url.port or 80)
         await self._acquire(timeouts.get("pool"))
-        try:
-            conn = await self._connection((url.host, url.port or 80), timeouts.get("connect"))
-        except BaseException:
-            self._release(None)
-            raise
-        try:
-            return await self._exchange(conn, request, timeouts.get("read"))
-        except BaseException:
-            conn.close()
-            self._release(None)
-            raise
+        pooled = True
+        while True:
+            try:
+                conn = await self._connection(key, timeouts.get("connect"), pooled=pooled)
+            except BaseException:
+                self._release(None)
+                raise
+            try:
+                return await self._exchange(conn, request, content, timeouts.get("read"))
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                conn.close()
+                if conn.reused and conn.received == 0:
+                    # The upstream closed the idle connection as the request went out: it
+                    # answered nothing, so it did not take the request. Once more, on a new
+                    # connection (what browsers and Go's http.Transport do in this race).
+                    pooled = False
+                    continue
+                self._release(None)
+                raise
+            except BaseException:
+                conn.close()
+                self._release(None)
+                raise
 
     # -- the pool --------------------------------------------------------------------------------
 
@@ -365,12 +403,16 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 return
         self._in_use -= 1
 
-    async def _connection(self, key: tuple[str, int], timeout: float | None) -> _Connection:
-        idle = self._idle.get(key)
+    async def _connection(
+        self, key: tuple[str, int], timeout: float | None, *, pooled: bool = True
+    ) -> _Connection:
+        idle = self._idle.get(key) if pooled else None
         now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if conn.reusable and now - conn.idle_since < _KEEPALIVE_EXPIRY:
+            if conn.reusable and now - conn.idle_since < _KEEPALIVE_EXPIRY and not conn.dropped():
+                conn.reused = True
+                conn.received = 0
                 return conn
             conn.close()
         loop = asyncio.get_running_loop()
@@ -386,7 +428,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
     # -- one request -----------------------------------------------------------------------------
 
     async def _exchange(
-        self, conn: _Connection, request: httpx.Request, read_timeout: float | None
+        self,
+        conn: _Connection,
+        request: httpx.Request,
+        content: bytes,
+        read_timeout: float | None,
     ) -> httpx.Response:
         target = request.url.raw_path.decode("ascii")
         lines = [f"{request.method} {target} HTTP/1.1".encode()]
@@ -394,10 +440,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         head = b"\r\n".join(lines) + b"\r\n\r\n"
         if conn.transport is None:  # pragma: no cover - create_connection sets it
             raise httpx.ConnectError("the connection is not open")
-        try:
-            content = request.content
-        except httpx.RequestNotRead:
-            content = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
         conn.transport.write(head + content)
         while True:
             status, reason, headers, http10 = await self._head(conn, read_timeout)
