@@ -740,6 +740,12 @@ def main(argv: list[str] | None = None) -> int:
         "--streams", default="1,50,200", help="concurrent streams per scenario (default 1,50,200)"
     )
     parser.add_argument(
+        "--pacing",
+        choices=("both", "unpaced", "paced"),
+        default="both",
+        help="which scenarios: unpaced, paced or both (default)",
+    )
+    parser.add_argument(
         "--targets",
         default="direct,serve,serve+sqlite,base,litellm",
         help="which targets (default: all that can start; also serve-w2)",
@@ -775,6 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [
         Scenario(n, chunks, interval)
         for interval, chunks in ((0.0, args.fast_chunks), (args.interval_ms, args.paced_chunks))
+        if args.pacing == "both" or (args.pacing == "paced") == bool(interval)
         for n in counts
     ]
     # A single unpaced stream is short whatever its length: give it more chunks.
