@@ -22,6 +22,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Final
 
 from reactivex import Observable
@@ -29,12 +30,14 @@ from reactivex import operators as ops
 
 from .errors import SSELineTooLongError
 from .types._base import WireModel, to_json
+from .types.events import ResponseTextDeltaEvent
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "SSEDecoder",
     "SSEMessage",
     "encode_event",
+    "encode_event_data",
     "encode_message",
     "encode_sse",
 ]
@@ -305,11 +308,70 @@ def encode_event(event: WireModel) -> bytes:
 
     The JSON is one line (JSON escapes newlines inside strings), so one ``data:`` line carries it.
     """
+    return encode_event_data(event)[0]
+
+
+def encode_event_data(event: WireModel) -> tuple[bytes, str]:
+    """:func:`encode_event`'s frame and the event's JSON (:func:`~rxresponses.types._base.to_json`)
+    in one call, for a caller that keeps the JSON too (the server's event log)."""
+    if type(event) is ResponseTextDeltaEvent:
+        done = _text_delta_frame(event)
+        if done is not None:
+            return done
     kind = getattr(event, "type", None)
     data = to_json(event)
     if kind is None:
-        return f"data: {data}\n\n".encode()
-    return f"event: {kind}\ndata: {data}\n\n".encode()
+        return f"data: {data}\n\n".encode(), data
+    return f"event: {kind}\ndata: {data}\n\n".encode(), data
+
+
+#: Every field of ``response.output_text.delta``: the template below writes them all.
+_TEXT_DELTA_FIELDS: Final = frozenset(ResponseTextDeltaEvent.model_fields)
+_TEXT_DELTA: Final = "response.output_text.delta"
+
+
+def _text_delta_frame(event: ResponseTextDeltaEvent) -> tuple[bytes, str] | None:
+    """The frame of a text delta as ``to_json`` would write it, by string formatting (the
+    per-token event: pydantic's serializer costs more than all of this), or ``None`` when the event
+    is not of the one shape the template writes: every field set and of its exact declared type,
+    ``logprobs`` empty, no extra field. Then :func:`encode_event_data` serializes it as usual.
+
+    Strings are escaped by :func:`json.encoder.encode_basestring` (what ``json.dumps`` uses with
+    ``ensure_ascii=False``), which escapes what pydantic's serializer escapes: ``"``, ``\\``, and
+    the control characters U+0000-U+001F (``\\n``, ``\\r``, ``\\t``, ``\\b``, ``\\f``, the rest
+    as ``\\u00xx``), and nothing else. Text pydantic cannot serialize (a lone surrogate fails
+    the strict UTF-8 encoding here) goes to the usual path, which raises what it always raised.
+    ``tests/test_sse_encode.py`` holds the two equal.
+    """
+    seq = event.sequence_number
+    item_id = event.item_id
+    output_index = event.output_index
+    content_index = event.content_index
+    delta = event.delta
+    logprobs = event.logprobs
+    if (
+        type(seq) is not int
+        or type(output_index) is not int
+        or type(content_index) is not int
+        or type(item_id) is not str
+        or type(delta) is not str
+        or type(logprobs) is not list
+        or logprobs
+        or event.type != _TEXT_DELTA
+        or event.model_extra
+        or event.model_fields_set != _TEXT_DELTA_FIELDS
+    ):
+        return None
+    data = (
+        f'{{"type":"{_TEXT_DELTA}","sequence_number":{seq},"item_id":{encode_basestring(item_id)},'
+        f'"output_index":{output_index},"content_index":{content_index},'
+        f'"delta":{encode_basestring(delta)},"logprobs":[]}}'
+    )
+    try:
+        frame = f"event: {_TEXT_DELTA}\ndata: {data}\n\n".encode()
+    except UnicodeEncodeError:
+        return None
+    return frame, data
 
 
 def encode_sse() -> Callable[[Observable[WireModel]], Observable[bytes]]:

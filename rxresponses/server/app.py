@@ -65,7 +65,7 @@ from starlette.websockets import WebSocket
 
 from ..errors import RxResponsesError, UpstreamError, UpstreamStatusError
 from ..operators import final_response
-from ..sse import encode_event
+from ..sse import encode_event, encode_event_data
 from ..store import EventLogWriter, StoreError, terminal_event_for
 from ..types._base import to_json
 from ..types.registry import LIFECYCLE_TYPES, TERMINAL_TYPES
@@ -232,7 +232,7 @@ def create_app(
             return await _input_items(state.stored, request)
         return _error(404, f"Unknown route: {request.method} {request.url.path}")
 
-    app = Starlette(
+    app = _App(
         routes=[
             Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/responses/compact", compact, methods=["POST"]),
@@ -249,6 +249,23 @@ def create_app(
     )
     app.state.rxresponses = state
     return app
+
+
+#: The scope key under which :class:`_App` keeps the ASGI server's own ``send``.
+_SERVER_SEND: Final = "rxresponses.server_send"
+
+
+class _App(Starlette):
+    """Starlette, which also keeps the ``send`` it was called with in the scope.
+
+    Starlette's middleware and routes wrap ``send`` three times to learn whether the response has
+    started (for their error pages); a streamed response's body frames, after that, go to the
+    server's ``send`` directly: three coroutine calls fewer per frame (issue 13).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[_SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def create_app_from_env() -> Starlette:
@@ -792,7 +809,7 @@ class _ResponsesCall(Response):
 
                 tg.start_soon(watch)
                 try:
-                    await self._run(send, outcome)
+                    await self._run(scope, send, outcome)
                 except OSError:  # the transport broke under a send: the client is gone
                     outcome.disconnected = True
                 finally:
@@ -833,10 +850,12 @@ class _ResponsesCall(Response):
             reasoning_events=self._config.reasoning_events,
         )
 
-    async def _run(self, send: Send, outcome: _Outcome) -> None:
+    async def _run(self, scope: Scope, send: Send, outcome: _Outcome) -> None:
         try:
             if self._translation.stream or self._in_background:
-                await self._stream(send, outcome)
+                # The body frames skip Starlette's send wrappers (see _App); the response start
+                # goes through them, so they know the response has started.
+                await self._stream(send, outcome, scope.get(_SERVER_SEND, send))
             else:
                 await self._single(send, outcome)
         finally:
@@ -954,7 +973,7 @@ class _ResponsesCall(Response):
         if scope.cancelled_caught:
             outcome.disconnected = True
 
-    async def _stream(self, send: Send, outcome: _Outcome) -> None:
+    async def _stream(self, send: Send, outcome: _Outcome, send_body: Send) -> None:
         """Answer with SSE: headers, ``response.created`` and ``response.in_progress`` at once,
         then the frames the upstream chunks produce, a keep-alive comment whenever nothing was
         sent for ``keepalive_seconds``, and the terminal event.
@@ -989,8 +1008,7 @@ class _ResponsesCall(Response):
             if self._writer is None:
                 frame = encode_event(event)
             else:
-                data = to_json(event)
-                frame = sse_frame(event.type, data)
+                frame, data = encode_event_data(event)
                 self._log(event, data)
             pending.append(frame)
             buffered += len(frame)
@@ -1020,7 +1038,9 @@ class _ResponsesCall(Response):
                     buffered = 0
                     room.set()
                     try:
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                        await send_body(
+                            {"type": "http.response.body", "body": body, "more_body": True}
+                        )
                     except BaseException:
                         # Cancelled while waiting for the client to read (a deadline): uvicorn
                         # writes only after that wait, so these frames were not sent: keep them.
@@ -1134,7 +1154,7 @@ class _ResponsesCall(Response):
             return
         outcome.sent_all = True
         await self._finish_log(outcome)  # stored before the stream ends: retrieve sees it
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send_body({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_response(self, send: Send, response: Response, outcome: _Outcome) -> None:
         outcome.sent_all = True
