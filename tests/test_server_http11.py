@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from rxresponses.server._http11 import BODY_EXTENSION, LeanTransport
+from rxresponses.server._http11 import BODY_EXTENSION, LeanTransport, _Body, _Connection
 from tests.fuzz.loopback import Conn, LoopbackServer, Request
 
 BODY = b"data: one\n\ndata: two\n\ndata: [DONE]\n\n"
@@ -98,13 +100,14 @@ def test_a_body_cut_mid_chunk_is_a_remote_protocol_error() -> None:
 def keep_alive_then(second: Callable[[Conn], Awaitable[None]]) -> Callable[..., Awaitable[bool]]:
     """A handler that answers a connection's first request in full (keep-alive), then meets
     the next request on that connection with ``second`` and closes it."""
-    answered: set[int] = set()
+    # The connections themselves, not their id(): a closed one's id can come back for a new one.
+    answered: list[Conn] = []
 
     async def handler(request: Request, conn: Conn) -> bool:
-        if id(conn) in answered:
+        if any(c is conn for c in answered):
             await second(conn)
             return False
-        answered.add(id(conn))
+        answered.append(conn)
         await conn.head(framing="length", length=len(BODY))
         await conn.send(BODY)
         return True
@@ -274,3 +277,30 @@ def test_serve_ends_a_stream_whose_last_read_holds_more_than_its_buffer(
     assert frames[-1].startswith("event: response.completed")
     deltas = [f for f in frames if f.startswith("event: response.output_text.delta")]
     assert len(deltas) == 400
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunks=st.lists(st.binary(min_size=1, max_size=300), max_size=6),
+    extension=st.sampled_from([b"", b";name=value", b" "]),
+    trailer=st.sampled_from([b"", b"X-Checksum: 1\r\n"]),
+    cuts=st.lists(st.integers(min_value=1, max_value=64), max_size=40),
+)
+def test_a_chunked_body_parses_the_same_however_its_reads_are_cut(
+    chunks: list[bytes], extension: bytes, trailer: bytes, cuts: list[int]
+) -> None:
+    # The parser alone (no socket): the bytes of each read appended, then everything parsed.
+    wire = b"".join(b"%x%s\r\n%s\r\n" % (len(c), extension, c) for c in chunks)
+    wire += b"0\r\n" + trailer + b"\r\n"
+    conn = _Connection(("upstream", 80))
+    body = _Body(None, conn, length=None, chunked=True, keep_alive=True, read_timeout=None)  # type: ignore[arg-type]
+    pieces: list[bytes] = []
+    rest = wire
+    for cut in [*cuts, len(wire)]:
+        conn.buffer += rest[:cut]
+        rest = rest[cut:]
+        while piece := body._parse(conn):
+            pieces.append(piece)
+    assert b"".join(pieces) == b"".join(chunks)
+    assert body._done
+    assert not conn.buffer

@@ -145,11 +145,16 @@ class _Connection(asyncio.Protocol):
 
     def take(self, n: int) -> bytes:
         data = bytes(self.buffer[:n])
-        del self.buffer[:n]
+        self.consume(n)
+        return data
+
+    def consume(self, n: int) -> None:
+        """Drop the first ``n`` bytes of the buffer (read); resume reading below half the mark."""
+        if n:
+            del self.buffer[:n]
         if self._paused and len(self.buffer) < _HIGH_WATER // 2 and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
-        return data
 
     def broken(self) -> httpx.TransportError:
         """The error for a connection that ended before the answer did."""
@@ -247,49 +252,63 @@ class _Body(httpx.AsyncByteStream):
             if self._remaining == 0:
                 self._done = True
             return data
-        out: list[bytes] = []
+        # Parsed at an offset and consumed once at the end (not a copy and a deletion per
+        # size line, data and CRLF): the common read is one chunk of one frame.
+        out: list[bytearray] = []
         size = 0
-        while buffer and size < _PIECE:
-            if self._state == "data":
-                data = conn.take(min(self._chunk_left, _PIECE - size))
-                self._chunk_left -= len(data)
-                out.append(data)
-                size += len(data)
-                if self._chunk_left == 0:
-                    self._state = "crlf"
-            elif self._state == "size":
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > _MAX_SIZE_LINE:
-                        raise httpx.RemoteProtocolError("chunk size line too long")
-                    break
-                line = conn.take(end + 2)[:-2]
-                try:
-                    self._chunk_left = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise httpx.RemoteProtocolError(f"bad chunk size line {line[:40]!r}") from None
-                if self._chunk_left < 0:
-                    raise httpx.RemoteProtocolError("bad chunk size")
-                self._state = "data" if self._chunk_left else "trailer"
-            elif self._state == "crlf":
-                if len(buffer) < 2:
-                    break
-                if buffer[:2] != b"\r\n":
-                    raise httpx.RemoteProtocolError("chunk data not followed by CRLF")
-                conn.take(2)
-                self._state = "size"
-            else:  # trailer: header lines up to an empty line
-                end = buffer.find(b"\r\n")
-                if end < 0:
-                    if len(buffer) > _MAX_HEAD:
-                        raise httpx.RemoteProtocolError("trailer too long")
-                    break
-                conn.take(end + 2)
-                if end == 0:
-                    self._state = "done"
-                    self._done = True
-                    break
-        return b"".join(out) if len(out) != 1 else out[0]
+        pos = 0
+        length = len(buffer)
+        state = self._state
+        try:
+            while pos < length and size < _PIECE:
+                if state == "data":
+                    n = min(self._chunk_left, _PIECE - size, length - pos)
+                    out.append(buffer[pos : pos + n])
+                    pos += n
+                    size += n
+                    self._chunk_left -= n
+                    if self._chunk_left == 0:
+                        state = "crlf"
+                elif state == "size":
+                    end = buffer.find(b"\r\n", pos)
+                    if end < 0:
+                        if length - pos > _MAX_SIZE_LINE:
+                            raise httpx.RemoteProtocolError("chunk size line too long")
+                        break
+                    line = bytes(buffer[pos:end])
+                    pos = end + 2
+                    try:
+                        self._chunk_left = int(line.split(b";", 1)[0].strip(), 16)
+                    except ValueError:
+                        raise httpx.RemoteProtocolError(
+                            f"bad chunk size line {line[:40]!r}"
+                        ) from None
+                    if self._chunk_left < 0:
+                        raise httpx.RemoteProtocolError("bad chunk size")
+                    state = "data" if self._chunk_left else "trailer"
+                elif state == "crlf":
+                    if length - pos < 2:
+                        break
+                    if buffer[pos : pos + 2] != b"\r\n":
+                        raise httpx.RemoteProtocolError("chunk data not followed by CRLF")
+                    pos += 2
+                    state = "size"
+                else:  # trailer: header lines up to an empty line
+                    end = buffer.find(b"\r\n", pos)
+                    if end < 0:
+                        if length - pos > _MAX_HEAD:
+                            raise httpx.RemoteProtocolError("trailer too long")
+                        break
+                    blank = end == pos
+                    pos = end + 2
+                    if blank:
+                        state = "done"
+                        self._done = True
+                        break
+        finally:
+            self._state = state
+            conn.consume(pos)
+        return bytes(out[0]) if len(out) == 1 else b"".join(out)
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
