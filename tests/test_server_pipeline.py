@@ -135,3 +135,38 @@ def test_stage_passes_unknown_calls_through_unchanged():
     for event in (added, delta, done, finished):
         assert stage.handle(event) == [event]
     assert added.item is item
+
+
+def test_the_feed_delivers_like_a_subject_to_its_one_subscriber() -> None:
+    from reactivex import operators as ops
+
+    from rxresponses.server.app import _Feed
+
+    feed = _Feed()
+    feed.on_next(b"before")  # nobody subscribed yet: dropped, as a Subject drops it
+    got: list[object] = []
+    subscription = feed.observable.pipe(ops.map(bytes.upper)).subscribe(
+        got.append, lambda e: got.append(f"error {e}"), lambda: got.append("done")
+    )
+    feed.on_next(b"a")
+    feed.on_next(b"b")
+    feed.on_completed()
+    feed.on_next(b"after")  # ended: ignored
+    feed.on_error(ValueError("late"))
+    assert got == [b"A", b"B", "done"]
+    subscription.dispose()
+
+    failed = _Feed()
+    out: list[object] = []
+    sub = failed.observable.subscribe(out.append, lambda e: out.append(f"error {e}"))
+    failed.on_next(b"x")
+    failed.on_error(ValueError("cut"))
+    failed.on_next(b"y")
+    assert out == [b"x", "error cut"]
+    sub.dispose()
+
+    disposed = _Feed()
+    seen: list[bytes] = []
+    disposed.observable.subscribe(seen.append).dispose()
+    disposed.on_next(b"z")  # the subscriber left: nothing is delivered
+    assert seen == []
