@@ -456,3 +456,42 @@ def test_nested_error_slice_of_the_attack_run(tmp_path: Path) -> None:
     figures = attack.run_abuse("nested-error", tmp_path)
     assert figures.problems == []
     assert (figures.five_xx, figures.hangs) == (0, 0)
+
+
+def test_middleware_added_to_the_app_sees_every_frame_of_a_stream() -> None:
+    """The server sends a stream's body frames past Starlette's own send wrappers (they only
+    watch for the response start); middleware a user adds to the app (a byte counter here, as
+    metrics middleware does; GZip rewrites bodies) still sees every frame."""
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    counted: list[int] = []
+
+    class CountBodyBytes:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            async def counting(message: Message) -> None:
+                if message["type"] == "http.response.body":
+                    counted.append(len(message.get("body", b"")))
+                await send(message)
+
+            await self.app(scope, receive, counting)
+
+    async def chat(request: Request, conn: Conn) -> None:
+        await conn.head()
+        await conn.send(b"".join(_chunk(f"word{i} ") for i in range(40)))
+        await conn.send(_chunk(None, "stop") + b"data: [DONE]\n\n")
+        await conn.end()
+
+    with LoopbackServer(chat) as up:
+        app = create_app(ServerConfig(upstream=up.url + "/v1"))
+        app.add_middleware(CountBodyBytes)
+        with BackgroundServer(app) as proxy, httpx.Client(timeout=20) as client:
+            body = {"model": "m", "input": "hi", "stream": True}
+            response = client.post(proxy.url + "/v1/responses", json=body)
+    events = _events(response.text)
+    assert events[-1]["type"] == "response.completed"
+    text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert text == "".join(f"word{i} " for i in range(40))
+    assert sum(counted) == len(response.content)

@@ -262,11 +262,14 @@ class _App(Starlette):
 
     Starlette's middleware and routes wrap ``send`` three times to learn whether the response has
     started (for their error pages); a streamed response's body frames, after that, go to the
-    server's ``send`` directly: three coroutine calls fewer per frame (issue 13).
+    server's ``send`` directly: three coroutine calls fewer per frame (issue 13). Not when
+    middleware was added to the app after :func:`create_app` (``app.add_middleware(...)``): that
+    middleware may rewrite the body (GZip), so every frame goes through it.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[_SERVER_SEND] = send
+        if len(self.user_middleware) == 1:  # only create_app's own, which leaves send alone
+            scope[_SERVER_SEND] = send
         await super().__call__(scope, receive, send)
 
 
