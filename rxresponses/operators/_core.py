@@ -70,7 +70,7 @@ from reactivex.scheduler import CurrentThreadScheduler
 
 from ..errors import PipelineError, RxResponsesError, StageError
 from ..types._base import WireModel
-from ..types._compat import maker
+from ..types._compat import text_maker
 from ..types.aliases import IdFactory
 from ..types.registry import event_type
 
@@ -86,6 +86,7 @@ __all__ = [
     "random_ids",
     "stage_chain",
     "stage_operator",
+    "text_event_maker",
 ]
 
 _In = TypeVar("_In", contravariant=True)
@@ -524,12 +525,8 @@ _BLOCK = 256
 _SMALL = 32
 
 
-def delta_maker(
-    event: type[WireModel], fragments: Fragments, fields: dict[str, Any]
-) -> Callable[[str], Any]:
-    """The function a stage builds once per open part: append a fragment to the part's
-    ``fragments`` and return its delta event. The stage's ``handle()`` and ``handle_delta()``
-    call it for each delta signal.
+def text_event_maker(event: type[WireModel], fields: dict[str, Any]) -> Callable[[str], Any]:
+    """The function a stage builds once per open part: the part's delta event for a fragment.
 
     ``fields`` are the event's fields other than ``type``, ``sequence_number`` and ``delta``;
     ``type`` is the class's own (:func:`~rxresponses.types.registry.event_type`, resolved here,
@@ -542,18 +539,24 @@ def delta_maker(
     if given.keys() != names:
         raise TypeError(f"delta_maker({event.__name__}) got {sorted(given)}, not {sorted(names)}")
     template = {name: given[name] for name in names}  # in declared order
-    make = maker(event, frozenset(names))  # what WireModel.trusted() does, bound once
-    fresh_logprobs = "logprobs" in template
+    # what WireModel.trusted() does, bound once
+    return text_maker(event, template, "delta", "logprobs" if "logprobs" in template else None)
+
+
+def delta_maker(
+    event: type[WireModel], fragments: Fragments, fields: dict[str, Any]
+) -> Callable[[str], Any]:
+    """The function a stage builds once per open part: append a fragment to the part's
+    ``fragments`` and return its delta event (:func:`text_event_maker`). The stage's
+    ``handle()`` and ``handle_delta()`` call it for each delta signal.
+    """
+    make = text_event_maker(event, fields)
     tail, settle = fragments._tail, fragments._settle  # Fragments.append(), inlined
 
     def delta(text: str) -> Any:
         tail.append(text)
         if len(tail) >= _BLOCK:
             settle()
-        values = template.copy()
-        values["delta"] = text
-        if fresh_logprobs:
-            values["logprobs"] = []
-        return make(values)
+        return make(text)
 
     return delta
