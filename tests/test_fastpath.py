@@ -162,14 +162,22 @@ def test_done_without_finish_reason_of_the_chosen_choice(loader: str) -> None:
 def test_fast_path_is_taken(monkeypatch: pytest.MonkeyPatch, loader: str) -> None:
     """The equality tests above are not vacuous: most chunks of a stream take the fast path."""
     calls = {"fast": 0, "slow": 0}
-    read = FastChunkReader.read
+    read_new = FastChunkReader.read_new
 
     def counting(self: FastChunkReader, data: str) -> Any:
-        fields = read(self, data)
+        fields = read_new(self, data)
         calls["fast" if fields is not None else "slow"] += 1
         return fields
 
-    monkeypatch.setattr(FastChunkReader, "read", counting)
+    read_run = FastChunkReader.read_run
+
+    def counting_runs(self: FastChunkReader, datas: Any, start: int) -> Any:
+        slot, index, texts = read_run(self, datas, start)
+        calls["fast"] += len(texts)  # each string is one chunk read without parse_chunk()
+        return slot, index, texts
+
+    monkeypatch.setattr(FastChunkReader, "read_new", counting)
+    monkeypatch.setattr(FastChunkReader, "read_run", counting_runs)
     turn = ScriptedTurn(
         reasoning="r" * 50,
         text="t" * 50,
@@ -364,6 +372,58 @@ def test_reader_templates_read_as_the_whole_reading(texts: list[str], loader: st
     reader = FastChunkReader()
     for text in texts:
         assert reader.read(text) == FastChunkReader().read(text), text
+
+
+def _slot_fields(slot: int, index: int | None, text: str) -> Any:
+    """What ``read()`` gives for a chunk with ``text`` in ``slot``."""
+    if slot == 0:
+        return text, None, None
+    if slot == 1:
+        return None, text, None
+    return None, None, (index, None, None, text)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # the loader holds for all
+)
+@given(texts=_chunk_texts())
+def test_reader_runs_read_as_the_whole_reading(texts: list[str], loader: str) -> None:
+    """A run (``read_run``: the chunks after one that a template reads, in one call) reads each
+    chunk as a new reader reads it whole; a chunk no template reads is read whole
+    (``read_new``), and then may teach a template."""
+    reader = FastChunkReader()
+    k = 0
+    while k < len(texts):
+        slot, index, run = reader.read_run(texts, k)
+        if not run:
+            assert reader.read_new(texts[k]) == FastChunkReader().read(texts[k]), texts[k]
+            k += 1
+            continue
+        for text, value in zip(texts[k:], run, strict=False):
+            assert _slot_fields(slot, index, value) == FastChunkReader().read(text), text
+        k += len(run)
+
+
+def test_reader_run_ends_where_the_template_stops_reading(loader: str) -> None:
+    top = {"id": "c1", "model": "m"}
+    reader = FastChunkReader()
+    first = _chunk_text({"content": "Hel"}, top, False)
+    assert reader.read_run([first], 0) == (0, None, [])  # no template yet
+    assert reader.read_new(first) == ("Hel", None, None)
+    datas: list[Any] = [
+        _chunk_text({"content": "lo"}, top, False),
+        _chunk_text({"content": ' "x"\n'}, top, False),  # escaped: read as JSON, same run
+        _chunk_text({"content": "!"}, top, False),
+        _chunk_text({"reasoning_content": "r"}, top, False),  # another slot: the run ends
+        _chunk_text({"content": "a"}, top, False),
+        b"not a str",
+    ]
+    assert reader.read_run(datas, 0) == (0, None, ["lo", ' "x"\n', "!"])
+    assert reader.read_run(datas, 3) == (0, None, [])
+    assert reader.read_run(datas, 4) == (0, None, ["a"])  # ends at the value that is no text
+    assert reader.read_run(datas, 5) == (0, None, [])
 
 
 def test_reader_template_is_used_and_checked(loader: str) -> None:

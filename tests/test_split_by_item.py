@@ -1012,3 +1012,55 @@ def test_azure_leading_filter_chunk_does_not_blank_the_model() -> None:
     signals = split([azure_first, chunk({"content": "x"}), chunk({}, "stop")])
     assert signals[0] == START
     assert joined(signals, TextDelta) == {"msg_1": "x"}
+
+
+def _opened(*chunks: dict[str, Any], **kw: Any) -> ChunkSplitter:
+    s = ChunkSplitter(ids=Ids(), **kw)
+    for c in chunks:
+        s.handle(parse_chunk(json.dumps(c)))
+    return s
+
+
+def test_a_run_of_fragments_of_the_open_item_becomes_one_signal_each() -> None:
+    """``handle_run`` (the fused pipeline's call for a run of chunks that each add one string
+    to the same slot): one delta per string, for the item the first chunk opened."""
+    s = _opened(chunk({"role": "assistant", "content": "Hel"}))
+    assert s.handle_run(0, None, ["lo", ",", " world"]) == [
+        TextDelta("msg_1", 0, "lo"),
+        TextDelta("msg_1", 0, ","),
+        TextDelta("msg_1", 0, " world"),
+    ]
+    s = _opened(chunk({"reasoning_content": "Let"}))
+    assert s.handle_run(1, None, [" me", " think"]) == [
+        ReasoningDelta("rs_1", 0, " me"),
+        ReasoningDelta("rs_1", 0, " think"),
+    ]
+    s = _opened(
+        chunk(tools(tool(0, "call_a", "f", ""))), chunk(tools(tool(1, "call_b", "g", '{"b"')))
+    )
+    assert s.handle_run(2, 1, [": 1", "}"]) == [
+        ToolCallDelta("fc_2", 1, ": 1"),
+        ToolCallDelta("fc_2", 1, "}"),
+    ]
+    # A provider that resends all arguments so far: only what is new is a fragment.
+    assert s.handle_run(2, 1, ['{"b": 1}!', '{"b": 1}!']) == [ToolCallDelta("fc_2", 1, "!")]
+
+
+def test_a_run_that_would_open_or_close_an_item_is_left_to_handle_fast() -> None:
+    """``None`` where the first string would do more than add to the open item: each string
+    then goes through ``handle_fast``, whose signals are those of the chunks one by one."""
+    assert _opened(chunk({"reasoning_content": "r"})).handle_run(0, None, ["t"]) is None
+    assert _opened(chunk({"content": "t"})).handle_run(1, None, ["r"]) is None
+    assert _opened(chunk({"content": "t"})).handle_run(2, 0, ["{}"]) is None
+    assert _opened(chunk(tools(tool(0, "call_a", "f", "")))).handle_run(2, 1, ["{}"]) is None
+    thinking = _opened(chunk({"content": "<think>a"}))
+    assert thinking.handle_run(0, None, ["b"]) is None  # the <think> splitter decides
+    assert thinking.handle_fast(("b</think>ok", None, None)) == [
+        ReasoningDelta("rs_1", 0, "b"),
+        ItemFinished("reasoning", "rs_1", 0, "completed"),
+        ItemStarted("message", "msg_1", 1),
+        TextDelta("msg_1", 1, "ok"),
+    ]
+    assert thinking.handle_run(0, None, ["!"]) == [TextDelta("msg_1", 1, "!")]
+    ended = _opened(chunk({"content": "t"}), chunk(None, "stop"))
+    assert ended.handle_run(0, None, ["late"]) == []  # after the finish_reason: nothing

@@ -34,6 +34,7 @@ from rxresponses.operators._core import (
     StagedObservable,
     delta_maker,
     stage_operator,
+    text_event_maker,
 )
 from rxresponses.operators._final import FinalStage
 from rxresponses.operators._join_tool_args import ToolCallStage
@@ -42,7 +43,7 @@ from rxresponses.operators._split_by_item import ChunkSplitter
 from rxresponses.sse import SSEMessage
 from rxresponses.types._base import to_dict
 from rxresponses.types.chat import parse_chunk
-from rxresponses.types.events import ResponseReasoningTextDeltaEvent
+from rxresponses.types.events import ResponseReasoningTextDeltaEvent, ResponseTextDeltaEvent
 from rxresponses.types.registry import event_type
 from rxresponses.types.signals import (
     ItemFinished,
@@ -492,6 +493,28 @@ def test_delta_events_take_their_type_from_the_event_class() -> None:
     assert fragments.join() == "x"
     with pytest.raises(TypeError, match="delta_maker"):
         delta_maker(ResponseReasoningTextDeltaEvent, fragments, {"item_id": "rs_1"})
+
+
+def test_delta_events_of_one_part_share_nothing_mutable() -> None:
+    """The events one part's builder makes differ only in their text, and share no list, dict
+    or set a user could change (each its own ``logprobs``, fields and set of fields)."""
+    make = text_event_maker(
+        ResponseTextDeltaEvent,
+        {"item_id": "msg_1", "output_index": 0, "content_index": 0, "logprobs": []},
+    )
+    first, second = make("a"), make("b")
+    assert to_dict(first) == to_dict(
+        ResponseTextDeltaEvent(
+            item_id="msg_1", output_index=0, content_index=0, delta="a", logprobs=[]
+        )
+    )
+    assert to_dict(second)["delta"] == "b"
+    assert first.logprobs is not second.logprobs
+    assert first.__dict__ is not second.__dict__
+    assert first.model_fields_set is not second.model_fields_set
+    first.logprobs.append("changed")  # type: ignore[arg-type]
+    assert second.logprobs == []
+    assert make("c").logprobs == []
 
 
 def test_assemble_then_final_response_fuse_and_give_the_same_response() -> None:

@@ -27,14 +27,14 @@ from ..types.events import (
 )
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
-from ._core import Fragments, delta_maker, stage_operator
+from ._core import _BLOCK, Fragments, stage_operator, text_event_maker
 from ._split_by_item import url_annotations
 
 __all__ = ["TextStage", "accumulate_text"]
 
 
 class _Part:
-    __slots__ = ("delta", "fragments", "kind", "logprobs")
+    __slots__ = ("fragments", "kind", "logprobs", "make")
 
     def __init__(self, kind: str, item_id: str, output_index: int, content_index: int) -> None:
         self.kind = kind  # "output_text" | "refusal"
@@ -50,8 +50,14 @@ class _Part:
         }
         if kind == "output_text":
             fields["logprobs"] = []
-        # Appends a fragment without logprobs and returns its delta event (the per-token path).
-        self.delta = delta_maker(event, self.fragments, fields)
+        # The delta event of a fragment without logprobs (the per-token path: see
+        # TextStage.handle_delta, which appends the fragment itself).
+        self.make = text_event_maker(event, fields)
+
+    def delta(self, text: str) -> Any:
+        """Append a fragment without logprobs; return its delta event."""
+        self.fragments.append(text)
+        return self.make(text)
 
 
 class _Message:
@@ -77,17 +83,25 @@ class TextStage:
 
     def __init__(self) -> None:
         self._items: dict[str, _Message] = {}
-        # The item of the last delta and its open part's delta builder (see handle_delta);
-        # any other signal resets them.
+        # The item of the last delta, and its open part's fragments (the list that
+        # Fragments.append() appends to) and delta event builder (see handle_delta); any other
+        # signal resets _last_id.
         self._last_id: str | None = None
-        self._last_delta: Callable[[str], Any] | None = None
+        self._last_part: _Part | None = None
+        self._last_tail: list[str] = []
+        self._last_make: Callable[[str], Any] | None = None
 
     def handle_delta(self, value: TextDelta) -> Any:
         """The ``output_text.delta`` event of a :class:`TextDelta` for the item and open
         ``output_text`` part of the previous one, without logprobs; else ``None`` (then
-        :meth:`handle` takes it)."""
+        :meth:`handle` takes it). What ``part.delta(text)`` does, inline."""
         if value.item_id == self._last_id and not value.logprobs:
-            return self._last_delta(value.text)  # type: ignore[misc]
+            text = value.text
+            tail = self._last_tail
+            tail.append(text)  # Fragments.append()
+            if len(tail) >= _BLOCK:
+                self._last_part.fragments._settle()  # type: ignore[union-attr]
+            return self._last_make(text)  # type: ignore[misc]
         return None
 
     def handle(self, value: Any) -> list[Any] | None:
@@ -160,7 +174,8 @@ class TextStage:
         else:  # every field given, already typed (see trusted())
             out.append(part.delta(text))
             if kind == "output_text":  # the next delta of this part takes the fast path
-                self._last_id, self._last_delta = item_id, part.delta
+                self._last_id, self._last_part = item_id, part
+                self._last_tail, self._last_make = part.fragments._tail, part.make
         return out
 
     def _close_part(self, msg: _Message, finished: ItemFinished | None = None) -> list[Any]:

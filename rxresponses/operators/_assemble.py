@@ -55,6 +55,7 @@ from ..types.events import (
     ResponseReasoningSummaryTextDoneEvent,
     ResponseReasoningTextDoneEvent,
     ResponseRefusalDoneEvent,
+    ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
 )
 from ..types.registry import DELTA_CLASSES, EVENT_KINDS, TERMINAL_TYPES
@@ -69,7 +70,7 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
 )
-from ._core import NOTHING, random_ids, stage_operator
+from ._core import _BLOCK, NOTHING, random_ids, stage_operator
 from ._final import FinalStage, ResponseAccumulator
 
 __all__ = ["AssembledResponse", "Assembler", "assemble", "check_echo"]
@@ -233,7 +234,20 @@ class Assembler:
         index = getattr(event, "output_index", None)
         if index is not None and self._indexes.get(index) == index:  # the usual delta, inline
             self._seq += 1
-            self._acc.handle(event)
+            acc = self._acc
+            if (
+                type(event) is ResponseTextDeltaEvent
+                and (index, "content", event.content_index) == acc._last_key
+                and not event.logprobs
+            ):
+                # One more fragment of the part of the last delta (most of a long stream):
+                # what ResponseAccumulator.handle() does with it, inline.
+                tail = acc._last_tail
+                tail.append(event.delta)
+                if len(tail) >= _BLOCK:
+                    acc._last._settle()
+            else:
+                acc.handle(event)
         else:
             self._fold_delta(event, True)
         return NOTHING

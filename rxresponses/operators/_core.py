@@ -70,7 +70,7 @@ from reactivex.scheduler import CurrentThreadScheduler
 
 from ..errors import PipelineError, RxResponsesError, StageError
 from ..types._base import WireModel
-from ..types._compat import maker
+from ..types._compat import text_maker
 from ..types.aliases import IdFactory
 from ..types.registry import event_type
 
@@ -86,6 +86,7 @@ __all__ = [
     "random_ids",
     "stage_chain",
     "stage_operator",
+    "text_event_maker",
 ]
 
 _In = TypeVar("_In", contravariant=True)
@@ -160,22 +161,27 @@ class Driver:
         for i in range(n - 1, -1, -1):
             owner_after[i] = owner_after[i + 1] or hasattr(stages[i], "handle_owned")
         self._owner_after = owner_after
-        self._feeds: dict[tuple[int, bool], Callable[[Any], None]] = {}
+        self._feeds: dict[tuple[int, bool], _Feeds] = {}
         #: Feed one value from the source.
         self.on_next = self._feed(0, False)
 
-    def _feed(self, i: int, owned: bool) -> Callable[[Any], None]:
-        """Stage ``i``'s feed for values that are fresh (``owned``) or not."""
+    def _feed(self, i: int, owned: bool, kind: type | None = None) -> Callable[[Any], None]:
+        """Stage ``i``'s feed for values that are fresh (``owned``) or not; for values of type
+        ``kind``, when given (a route's), the feed that goes straight to the fast path if the
+        stage has one for that type."""
         if i == len(self._stages):
             return self._observer.on_next
         owned = owned and self._owner_after[i]
-        feed = self._feeds.get((i, owned))
-        if feed is None:
-            feed = self._feeds[i, owned] = self._feeder(i, owned=owned)
-        return feed
+        feeds = self._feeds.get((i, owned))
+        if feeds is None:
+            feeds = self._feeds[i, owned] = self._feeder(i, owned=owned)
+        feed, feed_delta, deltas = feeds
+        return feed_delta if kind in deltas else feed
 
-    def _feeder(self, i: int, *, owned: bool) -> Callable[[Any], None]:
-        """The function that feeds stage ``i`` one value and sends what it emits on."""
+    def _feeder(self, i: int, *, owned: bool) -> _Feeds:
+        """The functions that feed stage ``i`` one value and send what it emits on: any value
+        (``feed``), and a value of one of its ``delta_types`` (``feed_delta``: the fast path
+        first, without checking the type); and those types."""
         stage = self._stages[i]
         handle = getattr(stage, "handle_owned", stage.handle) if owned else stage.handle
         closed = self._closed
@@ -194,12 +200,13 @@ class Driver:
             frozenset() if fast is _ignore else getattr(stage, "delta_types", frozenset())
         )
 
-        def feed(value: Any) -> None:
+        def feed(value: Any, tried: bool = False) -> None:
+            """Feed ``value`` (``tried``: :func:`feed_delta` found it not on the fast path)."""
             if closed[i]:
                 return
             one = None
             try:
-                if type(value) in deltas:  # the fast path (see the module docstring)
+                if type(value) in deltas and not tried:  # the fast path (module docstring)
                     one = fast(value)
                 if one is None:
                     out = handle(value)
@@ -226,7 +233,22 @@ class Driver:
                 else:  # it ended the stream with an error of the pipeline
                     self._raised(i, value, error)
 
-        return feed
+        def feed_delta(value: Any) -> None:
+            """:func:`feed` for a value whose type is in ``deltas`` (a route knows its type)."""
+            if closed[i]:
+                return
+            try:
+                one = fast(value)
+            except Exception as exc:
+                self._raised(i, value, exc)
+                return
+            if one is None:  # not on the fast path: handle() takes it
+                feed(value, True)
+            elif one is not NOTHING:
+                kind = type(one)
+                (route.get(kind) or resolve(kind))(one)
+
+        return feed, feed_delta, deltas
 
     def start(self) -> None:
         """Subscribed: deliver what stages with a ``start()`` emit before any input."""
@@ -326,6 +348,10 @@ class Driver:
         self._observer.on_error(error)
 
 
+#: A stage's feeds (see :meth:`Driver._feeder`): ``feed``, ``feed_delta``, ``delta_types``.
+_Feeds = tuple[Callable[..., None], Callable[[Any], None], frozenset[type]]
+
+
 class _Route:
     """Where values go after stage ``j - 1``: stage ``j``, or straight to the first stage after
     it that acts on values of their type (a stage with ``handles`` passes the other types on
@@ -345,7 +371,7 @@ class _Route:
         k, n = self._j, len(handles)
         while k < n and (known := handles[k]) is not None and kind not in known:
             k += 1
-        target = self.route[kind] = self._driver._feed(k, self._owned)
+        target = self.route[kind] = self._driver._feed(k, self._owned, kind)
         return target
 
 
@@ -524,12 +550,8 @@ _BLOCK = 256
 _SMALL = 32
 
 
-def delta_maker(
-    event: type[WireModel], fragments: Fragments, fields: dict[str, Any]
-) -> Callable[[str], Any]:
-    """The function a stage builds once per open part: append a fragment to the part's
-    ``fragments`` and return its delta event. The stage's ``handle()`` and ``handle_delta()``
-    call it for each delta signal.
+def text_event_maker(event: type[WireModel], fields: dict[str, Any]) -> Callable[[str], Any]:
+    """The function a stage builds once per open part: the part's delta event for a fragment.
 
     ``fields`` are the event's fields other than ``type``, ``sequence_number`` and ``delta``;
     ``type`` is the class's own (:func:`~rxresponses.types.registry.event_type`, resolved here,
@@ -542,18 +564,24 @@ def delta_maker(
     if given.keys() != names:
         raise TypeError(f"delta_maker({event.__name__}) got {sorted(given)}, not {sorted(names)}")
     template = {name: given[name] for name in names}  # in declared order
-    make = maker(event, frozenset(names))  # what WireModel.trusted() does, bound once
-    fresh_logprobs = "logprobs" in template
+    # what WireModel.trusted() does, bound once
+    return text_maker(event, template, "delta", "logprobs" if "logprobs" in template else None)
+
+
+def delta_maker(
+    event: type[WireModel], fragments: Fragments, fields: dict[str, Any]
+) -> Callable[[str], Any]:
+    """The function a stage builds once per open part: append a fragment to the part's
+    ``fragments`` and return its delta event (:func:`text_event_maker`). The stage's
+    ``handle()`` and ``handle_delta()`` call it for each delta signal.
+    """
+    make = text_event_maker(event, fields)
     tail, settle = fragments._tail, fragments._settle  # Fragments.append(), inlined
 
     def delta(text: str) -> Any:
         tail.append(text)
         if len(tail) >= _BLOCK:
             settle()
-        values = template.copy()
-        values["delta"] = text
-        if fresh_logprobs:
-            values["logprobs"] = []
-        return make(values)
+        return make(text)
 
     return delta

@@ -9,7 +9,7 @@ from reactivex import Observable
 
 from ..errors import ChunkDecodeError, RxResponsesError
 from ..sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder, SSEMessage
-from ..types.chat import ChatCompletionChunk, FastChunkReader, parse_chunk
+from ..types.chat import ChatCompletionChunk, FastChunkReader, FastDelta, parse_chunk
 from ..types.events import ResponseStreamEvent, parse_event
 from ..types.signals import Signal
 from ._core import stage_operator
@@ -133,7 +133,9 @@ class ChatSplitStage:
         self.name = "parse_chunks() | split_by_item()"
         if decoder is not None:
             self.name = "decode_sse() | " + self.name
-        self._fast = FastChunkReader(splitter.choice_index).read
+        reader = FastChunkReader(splitter.choice_index)
+        self._run = reader.read_run
+        self._read_new = reader.read_new
         #: ``[DONE]`` came, or the splitter ended the stream.
         self.ended = False
 
@@ -185,18 +187,48 @@ class ChatSplitStage:
 
     def _split(self, datas: list[Any]) -> list[Signal]:
         splitter = self.splitter
-        fast = self._fast
+        run = self._run
+        read_new = self._read_new
         handle_fast = splitter.handle_fast
         out: list[Signal] = []
-        for data in datas:
+        k, n = 0, len(datas)
+        while k < n:
             if splitter.ended:
                 break
+            if splitter.started:
+                # A run of chunks that each add a string to one slot (most of a stream): read
+                # and split in one call each; the same signals as chunk by chunk below.
+                slot, index, texts = run(datas, k)
+                if texts:
+                    k += len(texts)
+                    signals = splitter.handle_run(slot, index, texts)
+                    if signals is not None:
+                        out += signals
+                        continue
+                    for text in texts:
+                        if splitter.ended:
+                            break
+                        fields: FastDelta = (
+                            (text, None, None)
+                            if slot == 0
+                            else (None, text, None)
+                            if slot == 1
+                            else (None, None, (index, None, None, text))
+                        )
+                        try:
+                            out += handle_fast(fields)
+                        except Exception as exc:  # as below
+                            out += splitter.fail(exc)
+                    continue
+            data = datas[k]
+            k += 1
             if data == "[DONE]" or data == b"[DONE]":
                 out.extend(splitter.finish(done=True))
                 return self._end(out)
             if splitter.started and type(data) is str:
-                fields = fast(data)
-                if fields is not None:
+                read = read_new(data)  # no template reads it (run() said so)
+                if read is not None:
+                    fields = read
                     try:
                         out += handle_fast(fields)
                     except Exception as exc:  # as handle(): a chunk it cannot read fails it

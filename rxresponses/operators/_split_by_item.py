@@ -84,7 +84,9 @@ from ..types.signals import (
     ToolCallDelta,
     UrlCitation,
     new_reasoning_delta,
+    new_reasoning_deltas,
     new_text_delta,
+    new_text_deltas,
     new_tool_call_delta,
 )
 from ._core import random_ids, stage_operator
@@ -347,6 +349,35 @@ class ChunkSplitter:
         if tool is not None:
             self._tool(*tool, out)
         return out
+
+    def handle_run(self, slot: int, index: int | None, texts: list[str]) -> list[Signal] | None:
+        """:meth:`handle_fast` for a run of chunks that each add one string to the same slot
+        (what :meth:`~rxresponses.types.chat.FastChunkReader.read_run` reads: ``slot`` 0
+        content, 1 reasoning, 2 the arguments of tool call ``index``), when each of them is one
+        more fragment of the open item: the signals of all of them, built in one loop. ``None``
+        where :meth:`handle_fast` would do more than that for the first of them (open or close
+        an item, the ``<think>`` splitter): then give each to :meth:`handle_fast`."""
+        if self.ended or self._finish_reason is not None:
+            return []
+        if slot == 0:
+            message = self._message
+            think = self._think
+            if message is not None and (think is None or think._state == "text"):
+                return new_text_deltas(message.item_id, message.output_index, texts)  # type: ignore[return-value]
+        elif slot == 1:
+            item = self._reasoning
+            if item is not None:
+                return new_reasoning_deltas(item.item_id, item.output_index, texts)  # type: ignore[return-value]
+        elif type(index) is int and self._reasoning is None and self._message is None:
+            call = self._tools_by_index.get(index)
+            if call is not None and call.started:
+                out: list[Signal] = []
+                for text in texts:
+                    fragment = self._new_arguments(call, text)
+                    if fragment:
+                        out.append(new_tool_call_delta(call.item_id, call.output_index, fragment))
+                return out
+        return None
 
     def fail(self, exc: Exception) -> list[Signal]:
         """The upstream raised ``exc``: close everything and report a failed stream."""

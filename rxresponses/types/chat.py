@@ -24,7 +24,7 @@ one tool-call fragment) from plain JSON, and declines everything else, which the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 from pydantic import ValidationError
@@ -241,29 +241,70 @@ class FastChunkReader:
 
     def read(self, data: str) -> FastDelta | None:
         """The fields of ``data``, one chunk's JSON text, or ``None`` (see the class docstring)."""
-        for prefix, suffix, slot, index in self._templates:
+        slot, index, texts = self.read_run((data,), 0)
+        if not texts:
+            return self.read_new(data)
+        if slot == 0:
+            return texts[0], None, None
+        if slot == 1:
+            return None, texts[0], None
+        return None, None, (index, None, None, texts[0])
+
+    def read_run(self, datas: Sequence[Any], start: int) -> tuple[int, int | None, list[str]]:
+        """:meth:`read` for ``datas[start]`` and the chunks after it, as long as each is the
+        template the first one matches with a string in its slot: ``(slot, tool-call index,
+        the strings)``. No strings (``[]``): no template reads ``datas[start]``; then
+        :meth:`read_new` does.
+
+        A long stream is mostly runs of such chunks (one message's tokens, one tool call's
+        fragments): a run is read in one call. A chunk that matches a template reads as that
+        template says, whichever template it is (its probe showed where any string token
+        reads), so the run goes on with the template of its first chunk.
+        """
+        data = datas[start]
+        if type(data) is not str:
+            return _NO_RUN
+        for template in self._templates:
             # prefix ends with the string token's opening quote, suffix starts with its closing
+            prefix, suffix, slot, index = template
             if data.startswith(prefix) and data.endswith(suffix):
-                start, end = len(prefix), len(data) - len(suffix)
-                if end <= start:  # "" is not text (`reasoning_content or reasoning`)
+                break
+        else:
+            return _NO_RUN
+        low, cut = len(prefix), len(suffix)
+        texts: list[str] = []
+        append = texts.append
+        k, n = start, len(datas)
+        while True:
+            end = len(data) - cut
+            if end <= low:  # "" is not text (`reasoning_content or reasoning`)
+                break
+            text = data[low:end]
+            if "\\" in text or '"' in text or not text.isprintable():
+                # Not a plain string token (a plain one, with no escape, quote or control
+                # character, reads as what is between its quotes): let JSON read it.
+                try:
+                    text = _loads(data[low - 1 : end + 1])
+                except Exception:
                     break
-                text = data[start:end]
-                if "\\" in text or '"' in text or not text.isprintable():
-                    # Not a plain string token (a plain one, with no escape, quote or control
-                    # character, reads as what is between its quotes): let JSON read it.
-                    try:
-                        text = _loads(data[start - 1 : end + 1])
-                    except Exception:
-                        break
-                    if type(text) is not str or not text:
-                        break
-                if self._learned:
-                    self._learned = 0
-                if slot == 0:
-                    return text, None, None
-                if slot == 1:
-                    return None, text, None
-                return None, None, (index, None, None, text)
+                if type(text) is not str or not text:
+                    break
+            append(text)
+            k += 1
+            if k == n:
+                break
+            data = datas[k]
+            if type(data) is not str or not data.startswith(prefix) or not data.endswith(suffix):
+                break
+        if not texts:
+            return _NO_RUN
+        if self._learned:
+            self._learned = 0
+        return slot, index, texts
+
+    def read_new(self, data: str) -> FastDelta | None:
+        """:meth:`read` for a chunk no template reads: the whole JSON text is read (and may
+        become a template)."""
         fields = self._read(data)
         if fields is not None and self._learned < _TEMPLATES * 2:
             self._learned += 1
@@ -383,6 +424,8 @@ _Template: TypeAlias = tuple[str, str, int, int | None]
 _TEMPLATES = 4  # templates kept per stream: a few parallel tool calls interleave
 _PROBE = "\x00rxresponses probe\x00"
 _PROBE_TOKEN = json.dumps(_PROBE)
+#: :meth:`FastChunkReader.read_run`'s "no run" (its list is never appended to).
+_NO_RUN: tuple[int, int | None, list[str]] = (0, None, [])
 
 
 def _fast_top(obj: dict[str, Any]) -> bool:

@@ -251,6 +251,63 @@ def _text_delta_constructor() -> Callable[[str, int, str], TextDelta]:
 new_text_delta: Callable[[str, int, str], TextDelta] = _text_delta_constructor()
 
 
+def _run_constructor(
+    cls: type[_S], text_name: str, *, logprobs: bool = False
+) -> Callable[[str, int, list[str]], list[_S]]:
+    """A function that makes ``[cls(item_id, output_index, text) for text in texts]`` (a
+    ``logprobs`` field, if ``logprobs``, left ``None``) the way :func:`_fast_constructor` makes
+    one, in one loop: the signals of a run of chunks that each add a string to the same open
+    item. Checked here once against the constructor, else the constructor itself."""
+    names = ("item_id", "output_index", text_name)
+    s0, s1, s2 = (cls.__dict__[name].__set__ for name in names)
+    s3 = cls.__dict__["logprobs"].__set__ if logprobs else None
+    new = object.__new__
+
+    def make_run(item_id: str, output_index: int, texts: list[str]) -> list[_S]:
+        out: list[_S] = []
+        append = out.append
+        for text in texts:
+            obj = new(cls)
+            s0(obj, item_id)
+            s1(obj, output_index)
+            s2(obj, text)
+            append(obj)
+        return out
+
+    def make_run_logprobs(item_id: str, output_index: int, texts: list[str]) -> list[_S]:
+        out: list[_S] = []
+        append = out.append
+        for text in texts:
+            obj = new(cls)
+            s0(obj, item_id)
+            s1(obj, output_index)
+            s2(obj, text)
+            s3(obj, None)  # type: ignore[misc]
+            append(obj)
+        return out
+
+    def slow(item_id: str, output_index: int, texts: list[str]) -> list[_S]:
+        return [cls(item_id, output_index, text) for text in texts]  # type: ignore[call-arg]
+
+    made = make_run_logprobs if logprobs else make_run
+    declared = [f.name for f in fields(cast(Any, cls))]
+    expected = [*names, "logprobs"] if logprobs else list(names)
+    probe = ["probe-a", "probe-b"]
+    if declared != expected or made("probe-id", 7, probe) != slow("probe-id", 7, probe):
+        return slow  # pragma: no cover - dataclasses changed how they lay out slots
+    return made
+
+
+#: The signals of a run of chunks that add text to one open item (see :func:`_run_constructor`):
+#: ``new_text_deltas(item_id, output_index, texts)``, one signal per string.
+new_text_deltas: Callable[[str, int, list[str]], list[TextDelta]] = _run_constructor(
+    TextDelta, "text", logprobs=True
+)
+new_reasoning_deltas: Callable[[str, int, list[str]], list[ReasoningDelta]] = _run_constructor(
+    ReasoningDelta, "text"
+)
+
+
 #: Every value :func:`split_by_item` emits.
 Signal = (
     StreamStarted
