@@ -70,7 +70,7 @@ from ..types.signals import (
     ToolCallDelta,
 )
 from ._core import NOTHING, random_ids, stage_operator
-from ._final import FinalStage, ResponseAccumulator
+from ._final import _HOLD, FinalStage, ResponseAccumulator
 
 __all__ = ["AssembledResponse", "Assembler", "assemble", "check_echo"]
 
@@ -175,6 +175,10 @@ class Assembler:
         self._parts: dict[tuple[int, str, int], bool] = {}
         self._args_open: set[int] = set()
         self._acc = ResponseAccumulator()
+        # Events not folded yet (see _fold), or None: each is folded as it comes.
+        self._held: list[Any] | None = None
+        # Build no event that only the fold would read (see AssembledResponse).
+        self._quiet = False
         self._started = False
         # Every value so far came through handle_owned(): a stage of this chain built it for
         # this one alone (see AssembledResponse).
@@ -233,7 +237,10 @@ class Assembler:
         index = getattr(event, "output_index", None)
         if index is not None and self._indexes.get(index) == index:  # the usual delta, inline
             self._seq += 1
-            self._acc.handle(event)
+            if self._held is None:
+                self._acc.handle(event)
+            else:
+                self._fold(event)
         else:
             self._fold_delta(event, True)
         return NOTHING
@@ -259,7 +266,7 @@ class Assembler:
                 event = _shallow(event)
             set_field(event, "output_index", dense)
         self._seq += 1
-        self._acc.handle(event)
+        self._fold(event)
 
     def fuse(self, stage: object) -> AssembledResponse | None:
         """Followed by ``final_response()``'s stage: one stage that emits only the Response."""
@@ -319,8 +326,29 @@ class Assembler:
             self._track(event, dense)
         event.sequence_number = self._seq  # any event: a field, or an extra of an unknown one
         self._seq += 1
-        self._acc.handle(event)
+        self._fold(event)
         return event
+
+    def _fold(self, event: Any) -> None:
+        """Fold ``event``, or hold it while :attr:`_held` is a list: in
+        :class:`AssembledResponse` the fold is read only at the end, so the events of a short
+        stream are held and folded then, minus those a later ``output_item.done`` undoes
+        (:meth:`ResponseAccumulator.handle_all`); past :data:`_HOLD` events, what was held is
+        folded and the rest as it comes (memory stays bounded)."""
+        held = self._held
+        if held is None:
+            self._acc.handle(event)
+            return
+        held.append(event)
+        if len(held) >= _HOLD:
+            self._settle()
+
+    def _settle(self) -> ResponseAccumulator:
+        """Fold what is held; from now on every event as it comes. Returns the fold."""
+        held, self._held = self._held, None
+        if held:
+            self._acc.handle_all(held)
+        return self._acc
 
     def _forward_delta(self, event: Any) -> Any:
         """Number and fold one per-token delta event (a class that declares ``output_index`` and
@@ -341,14 +369,17 @@ class Assembler:
             set_field(event, "output_index", dense)
         set_field(event, "sequence_number", self._seq)
         self._seq += 1
-        self._acc.handle(event)
+        if self._held is None:
+            self._acc.handle(event)
+        else:
+            self._fold(event)
         return event
 
     def _emit(self, event: Any) -> Any:
         """Send an event this stage built, whose ``output_index`` is already dense."""
         self._track(event, event.output_index)
         self._number(event)
-        self._acc.handle(event)
+        self._fold(event)
         return event
 
     def _track(self, event: Any, dense: int) -> None:
@@ -465,11 +496,15 @@ class Assembler:
             self._created_at = self._created_at or signal.created_at or None
             self._model = self._model or signal.model
         self._created_at = self._created_at or int(time.time())  # one value for every event
+        if self._quiet:  # nobody sees these two events: the fold takes their response
+            self._seq += 2
+            self._settle().begin(self._base("in_progress"))
+            return []
         created = ResponseCreatedEvent.build(response=self._base("in_progress"))
         in_progress = ResponseInProgressEvent.build(response=self._base("in_progress"))
         out = [self._number(created), self._number(in_progress)]
-        self._acc.handle(created)
-        self._acc.handle(in_progress)
+        self._fold(created)
+        self._fold(in_progress)
         return out
 
     def _finish(self, signal: StreamFinished) -> list[Any]:
@@ -496,6 +531,7 @@ class Assembler:
         out: list[Any] = []
         # Close what a stage left open (a user stage dropped an ItemFinished, or the stream
         # failed between stages): the text folded so far is kept, the item marked incomplete.
+        self._settle()
         if self._open:
             snapshot = self._acc.result()
             for dense in sorted(self._open):
@@ -542,6 +578,10 @@ class AssembledResponse:
 
     def __init__(self, assembler: Assembler) -> None:
         self._asm = assembler
+        # Its events go nowhere: it builds none that only its fold would read, and folds
+        # them at the end (see Assembler._fold).
+        assembler._quiet = True
+        assembler._held = []
         self.ended = False
         # The fast path: the assembler's, minus the event (it goes nowhere).
         self.handle_delta: Callable[[Any], Any] = assembler._absorb_delta

@@ -25,7 +25,7 @@ the one deep copy (see :class:`ResponseAccumulator`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reactivex import Observable
@@ -178,6 +178,42 @@ class ResponseAccumulator:
             self.error = ResponseError(code=code, message=message)
         elif kind.startswith("response.") and hasattr(event, "output_index"):
             self._on_status(event, kind)
+
+    def handle_all(self, events: Sequence[Any]) -> None:
+        """:meth:`handle` each of ``events``, in order, minus those a later one of them undoes.
+
+        ``output_item.done`` places its item whole and drops the text the deltas built for its
+        ``output_index``: whatever an earlier event did to that index (the item placed by
+        ``output_item.added``, its parts, their deltas and ``.done`` events, statuses,
+        annotations) is undone by it, so those events are not applied. Lifecycle, terminal and
+        ``error`` events, and events without an ``output_index``, are always applied.
+        """
+        last_done: dict[int, int] = {}
+        for i, event in enumerate(events):
+            if getattr(event, "type", None) == _ITEM_DONE:
+                index = getattr(event, "output_index", None)
+                if index is not None:
+                    last_done[index] = i
+        handle = self.handle
+        if not last_done:
+            for event in events:
+                handle(event)
+            return
+        for i, event in enumerate(events):
+            index = getattr(event, "output_index", None)
+            if (
+                index is None
+                or last_done.get(index, -1) <= i
+                or getattr(event, "type", None) in _APPLIED_ALWAYS
+            ):
+                handle(event)
+
+    def begin(self, response: Response) -> None:
+        """What folding a ``response.created`` or ``.in_progress`` event carrying ``response``
+        does (for :class:`~rxresponses.operators._assemble.AssembledResponse`, which builds no
+        such event, since nobody sees it)."""
+        self._last_key = None
+        self._response = response
 
     def _fragments(self, key: tuple[int, str, int]) -> Fragments:
         buf = self._buffers.get(key)
@@ -393,6 +429,9 @@ class ResponseAccumulator:
 
 
 _PARTS = ("content", "summary")
+_ITEM_DONE = "response.output_item.done"
+#: What :meth:`ResponseAccumulator.handle_all` applies whatever comes after it.
+_APPLIED_ALWAYS = frozenset({*_LIFECYCLE, *_TERMINAL, "error"})
 _Handler = Callable[[ResponseAccumulator, Any, str], None]
 #: The events other than deltas that :meth:`ResponseAccumulator.handle` applies (besides
 #: ``error`` and the hosted-tool status events), by type.
