@@ -36,7 +36,7 @@ from rxresponses.operators._core import (
     delta_maker,
     stage_operator,
 )
-from rxresponses.operators._final import FinalStage
+from rxresponses.operators._final import FinalStage, ResponseAccumulator
 from rxresponses.operators._join_tool_args import ToolCallStage
 from rxresponses.operators._parse import ChatSplitStage, ChunkParser, SSEDecodeStage
 from rxresponses.operators._split_by_item import ChunkSplitter
@@ -518,6 +518,40 @@ def test_assemble_then_final_response_fuse_and_give_the_same_response() -> None:
         "ToolCallStage",
         "AssembledResponse",
     ]
+
+
+def test_fused_assemble_folds_only_what_the_response_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fused, assemble() | final_response() builds no created / in_progress event and holds the
+    events of a short stream: at the end, the output_item.done of the closed message undoes
+    its earlier events, so only it is folded. A long stream (past the events it holds) folds
+    as it goes, and both give what the unfused chain gives."""
+    applied: list[str] = []
+    handle = ResponseAccumulator.handle
+
+    def spy(self: ResponseAccumulator, event: Any) -> None:
+        applied.append(event.type)
+        handle(self, event)
+
+    def final(body: bytes, *hop: Any) -> dict[str, Any]:
+        pipeline = chat_sse_to_responses(ids=Ids(), response_id="resp_1", created_at=1)
+        (response,) = iterate(from_bytes([body]).pipe(pipeline, *hop, rxo.final_response()))
+        out = to_dict(response)
+        out.pop("completed_at")
+        return out
+
+    short = _body(chunk({"content": "Hi"}), chunk({"content": " there"}), chunk(None, "stop"))
+    words = [f"w{i} " for i in range(100)]
+    long = _body(*(chunk({"content": w}) for w in words), chunk(None, "stop"))
+    monkeypatch.setattr(ResponseAccumulator, "handle", spy)
+    fused = final(short)
+    assert applied == ["response.output_item.done"]
+    assert fused == final(short, ops.map(lambda e: e))
+    applied.clear()
+    fused = final(long)
+    assert fused["output"][0]["content"][0]["text"] == "".join(words)
+    assert fused == final(long, ops.map(lambda e: e))
 
 
 def test_fused_assemble_folds_events_it_did_not_build_without_changing_them() -> None:

@@ -234,13 +234,22 @@ class Assembler:
         """:meth:`handle_delta_owned`, for :class:`AssembledResponse`."""
         if not self._started or self.ended:
             return None
+        if self._held is not None:  # the events are held (see _fold)
+            return self._hold_delta(event)
         index = getattr(event, "output_index", None)
         if index is not None and self._indexes.get(index) == index:  # the usual delta, inline
             self._seq += 1
-            if self._held is None:
-                self._acc.handle(event)
-            else:
-                self._fold(event)
+            self._acc.handle(event)
+        else:
+            self._fold_delta(event, True)
+        return NOTHING
+
+    def _hold_delta(self, event: Any) -> Any:
+        """:meth:`_absorb_delta_owned` while the events are held: the delta is held."""
+        index = getattr(event, "output_index", None)
+        if index is not None and self._indexes.get(index) == index:
+            self._seq += 1
+            self._fold(event)
         else:
             self._fold_delta(event, True)
         return NOTHING
@@ -324,7 +333,8 @@ class Assembler:
             if dense != index:
                 event.output_index = dense
             self._track(event, dense)
-        event.sequence_number = self._seq  # any event: a field, or an extra of an unknown one
+        if not self._quiet:  # (quiet: nobody sees the number)
+            event.sequence_number = self._seq  # any event: a field, or an extra of an unknown one
         self._seq += 1
         self._fold(event)
         return event
@@ -498,7 +508,11 @@ class Assembler:
         self._created_at = self._created_at or int(time.time())  # one value for every event
         if self._quiet:  # nobody sees these two events: the fold takes their response
             self._seq += 2
-            self._settle().begin(self._base("in_progress"))
+            held = self._held
+            if held:  # what came before, in order (nothing does: the stream starts first)
+                self._acc.handle_all(held)
+                held.clear()
+            self._acc.begin(self._base("in_progress"))
             return []
         created = ResponseCreatedEvent.build(response=self._base("in_progress"))
         in_progress = ResponseInProgressEvent.build(response=self._base("in_progress"))

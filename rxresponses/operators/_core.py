@@ -277,7 +277,7 @@ class Driver:
             except Exception as exc:
                 self._raised(i, None, exc)
                 return
-            down = self._feed(i + 1, False)
+            down = self._feed(i + 1, bool(getattr(stage, "fresh_output", False)))
             for item in out:
                 down(item)
             i += 1
@@ -301,7 +301,7 @@ class Driver:
                 self._raised(i, None, raised)
                 return
             if out:
-                down = self._feed(i + 1, False)
+                down = self._feed(i + 1, bool(getattr(stage, "fresh_output", False)))
                 for item in out:
                     down(item)
             if getattr(stage, "ended", False):  # it ended the stream well-formed
