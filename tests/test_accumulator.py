@@ -824,3 +824,31 @@ def test_handle_all_skips_what_a_later_item_done_replaces() -> None:
             "role": "assistant",
         }
     ]
+
+
+def test_reading_parts_finds_what_getattr_finds() -> None:
+    """The result's cheap read of an item's ``content`` / ``summary`` (no AttributeError raised
+    for a model without them) finds exactly what ``getattr`` finds: declared fields, extras,
+    properties, and attributes of objects that are not models."""
+
+    class WithProperty(ResponseOutputItemOther):
+        @property
+        def summary(self) -> list[str]:
+            return ["from a property"]
+
+    class Plain:
+        content = ["a plain object's"]
+
+    items: list[Any] = [
+        ResponseOutputMessage(id="msg_1", content=[ResponseOutputText(text="x")]),
+        ResponseFunctionToolCall(id="fc_1", call_id="c", name="f", arguments="{}"),
+        ResponseReasoningItem(id="rs_1", summary=[Summary(text="s")]),
+        ResponseOutputItemOther(type="custom", id="o_1", content=["extra"]),
+        ResponseOutputItemOther(type="custom", id="o_2"),
+        WithProperty(type="custom", id="o_3"),
+        Plain(),
+    ]
+    for item in items:
+        for attr in ("content", "summary"):
+            assert _final_module._attr(item, attr) == getattr(item, attr, None)
+    assert [_final_module._attr(item, "content") for item in items[3:5]] == [["extra"], None]

@@ -385,7 +385,20 @@ class _Flag:
         self.raised = True
 
 
-class IterableSource(Observable[_T], Generic[_T]):
+class _Piped(Observable[_T], Generic[_T]):
+    """An Observable whose :meth:`pipe` applies the operators one after the other, as
+    ``reactivex.pipe`` does, without first composing them into one function (which cost more
+    than the rest of building a short stream's pipeline)."""
+
+    def pipe(self, *operators: Callable[[Any], Any]) -> Any:
+        """Apply ``operators`` to this Observable, in order (:meth:`Observable.pipe`)."""
+        source: Any = self
+        for operator in operators:
+            source = operator(source)
+        return source
+
+
+class IterableSource(_Piped[_T], Generic[_T]):
     """An Observable that iterates ``factory()`` on subscription, on the thread that subscribes
     (the current thread's trampoline) unless a scheduler is given, and closes the iterator when
     done or disposed. A :class:`StagedObservable` over it iterates it itself: no Rx observer
@@ -437,7 +450,7 @@ class IterableSource(Observable[_T], Generic[_T]):
             observer.on_completed()
 
 
-class StagedObservable(Observable[_T], Generic[_T]):
+class StagedObservable(_Piped[_T], Generic[_T]):
     """An Observable that runs a chain of stages over ``source`` in one subscription.
 
     :func:`stage_operator` shells append to the chain of a StagedObservable they are applied to

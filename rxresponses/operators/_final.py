@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel
 from reactivex import Observable
 
 from ..errors import RxResponsesError
@@ -87,10 +88,33 @@ def _copy_item(item: Any) -> Any:
     """
     memo: dict[int, Any] = {}
     for attr in ("content", "summary"):
-        parts = getattr(item, attr, None)
+        parts = _attr(item, attr)
         if type(parts) is list and id(parts) not in memo:
             memo[id(parts)] = [_copy(part) for part in parts]
     return deep_copy(item, memo)
+
+
+def _attr(item: Any, attr: str) -> Any:
+    """``getattr(item, attr, None)`` for an item's ``content`` or ``summary``, without the cost
+    of pydantic raising (and ``getattr`` catching) an ``AttributeError`` for a model that has
+    no such field, nor such an extra: most of the cost of a short stream's :meth:`result`
+    (a message has no ``summary``, a function call neither)."""
+    cls = type(item)
+    plain = _PLAIN_ATTRS.get((cls, attr))
+    if plain is None:
+        # A model's declared field, or anything its class defines (a property...), or a value
+        # that is not a model: getattr finds it at no extra cost. Else only an extra can hold it.
+        plain = _PLAIN_ATTRS[cls, attr] = (
+            not issubclass(cls, BaseModel) or attr in cls.model_fields or hasattr(cls, attr)
+        )
+    if plain:
+        return getattr(item, attr, None)
+    extra = item.model_extra
+    return extra.get(attr) if extra else None
+
+
+#: Per (item class, attribute): whether :func:`_attr` reads it with ``getattr``.
+_PLAIN_ATTRS: dict[tuple[type, str], bool] = {}
 
 
 def _logprobs(entries: list[Any]) -> list[Logprob]:
@@ -384,9 +408,7 @@ class ResponseAccumulator:
         """
         if share and not self._buffers:
             output = [item for item in self._output if item is not None]
-            if not any(
-                None in (getattr(item, attr, None) or ()) for item in output for attr in _PARTS
-            ):
+            if not any(None in (_attr(item, attr) or ()) for item in output for attr in _PARTS):
                 base = self._response
                 if base is None:
                     base = Response(id="", created_at=0, model="", status="in_progress", output=[])
@@ -415,7 +437,7 @@ class ResponseAccumulator:
         output = [item for item in placed if item is not None]
         for item in output:
             for attr in ("content", "summary"):
-                parts = getattr(item, attr, None)
+                parts = _attr(item, attr)
                 if isinstance(parts, list) and None in parts:
                     setattr(item, attr, [p for p in parts if p is not None])
         base = self._response
