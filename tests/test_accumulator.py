@@ -852,3 +852,30 @@ def test_reading_parts_finds_what_getattr_finds() -> None:
         for attr in ("content", "summary"):
             assert _final_module._attr(item, attr) == getattr(item, attr, None)
     assert [_final_module._attr(item, "content") for item in items[3:5]] == [["extra"], None]
+
+
+def test_last_shared_result_hands_out_the_response_the_fold_owns() -> None:
+    """A response given to begin() as owned (built for the fold alone) is the last shared
+    result itself, with the output placed in it; one an event brought is copied, and so is the
+    owned one for any result that is not the last."""
+    done = ResponseOutputMessage(
+        id="msg_1", status="completed", content=[ResponseOutputText(text="Hi")]
+    )
+    item_done = ResponseOutputItemDoneEvent(output_index=0, item=done)
+    base = _response("in_progress")
+    acc = ResponseAccumulator()
+    acc.begin(base, owned=True)
+    acc.handle(item_done)
+    not_last = acc.result(share=True)
+    assert not_last is not base
+    assert not_last.output == [done]
+    assert base.output == []
+    last = acc.result(share=True, last=True)
+    assert last is base
+    assert last.output == [done]
+    brought = ResponseAccumulator()
+    brought.begin(_response("in_progress"), owned=True)
+    event = ResponseInProgressEvent(sequence_number=1, response=_response("in_progress"))
+    brought.handle(event)
+    assert brought.result(share=True, last=True) is not event.response
+    assert event.response.output == []

@@ -512,7 +512,7 @@ class Assembler:
             if held:  # what came before, in order (nothing does: the stream starts first)
                 self._acc.handle_all(held)
                 held.clear()
-            self._acc.begin(self._base("in_progress"))
+            self._acc.begin(self._base("in_progress"), owned=True)
             return []
         created = ResponseCreatedEvent.build(response=self._base("in_progress"))
         in_progress = ResponseInProgressEvent.build(response=self._base("in_progress"))
@@ -553,7 +553,7 @@ class Assembler:
                 if item is not None:
                     out.extend(self._close_item(dense, item))
         # The fold ends here: the terminal response shares the items the item events carried.
-        final = self._acc.result(share=True)
+        final = self._acc.result(share=True, last=True)
         set_field(final, "usage", signal.usage)
         if signal.status == "completed":
             set_field(final, "status", "completed")

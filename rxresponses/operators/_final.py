@@ -232,12 +232,15 @@ class ResponseAccumulator:
             ):
                 handle(event)
 
-    def begin(self, response: Response) -> None:
+    def begin(self, response: Response, *, owned: bool = False) -> None:
         """What folding a ``response.created`` or ``.in_progress`` event carrying ``response``
         does (for :class:`~rxresponses.operators._assemble.AssembledResponse`, which builds no
-        such event, since nobody sees it)."""
+        such event, since nobody sees it). ``owned``: the caller built ``response`` for this
+        fold alone (see :meth:`result`'s ``last``)."""
         self._last_key = None
         self._response = response
+        if owned:
+            self._adopt(response)
 
     def _fragments(self, key: tuple[int, str, int]) -> Fragments:
         buf = self._buffers.get(key)
@@ -396,7 +399,7 @@ class ResponseAccumulator:
 
     # -- results ------------------------------------------------------------------------------
 
-    def result(self, *, share: bool = False) -> Response:
+    def result(self, *, share: bool = False, last: bool = False) -> Response:
         """The response folded so far (a new object graph, shared with nothing: the caller may
         mutate it, and the accumulator can go on).
 
@@ -404,7 +407,9 @@ class ResponseAccumulator:
         :func:`~rxresponses.operators.assemble` builds its terminal event): a new
         :class:`Response` and ``output`` list, whose items and other values are the ones the
         events carried, not copies. Setting the response's own fields is safe; mutating what it
-        shares changes those events too.
+        shares changes those events too. ``last=True`` with it: the fold ends here, so a
+        response the fold owns (given to :meth:`begin` as ``owned``, and not replaced by an
+        event's) is that response itself, not a copy of it.
         """
         if share and not self._buffers:
             output = [item for item in self._output if item is not None]
@@ -412,7 +417,7 @@ class ResponseAccumulator:
                 base = self._response
                 if base is None:
                     base = Response(id="", created_at=0, model="", status="in_progress", output=[])
-                response: Response = _shallow(base)
+                response: Response = base if last and id(base) in self._owned else _shallow(base)
                 set_field(response, "output", output)
                 return response
         # Copy by position (gaps included: a resumed or out-of-order stream may lack an index),
