@@ -22,9 +22,9 @@ from .operators._assemble import Assembler, check_echo
 from .operators._collect_reasoning import ReasoningStage, check_event_names
 from .operators._core import Stage, random_ids, stage_chain
 from .operators._join_tool_args import ToolCallStage
-from .operators._parse import ChunkParser, SSEDecodeStage
+from .operators._parse import ChatSplitStage
 from .operators._split_by_item import ChunkSplitter
-from .sse import DEFAULT_MAX_LINE_BYTES, SSEMessage
+from .sse import DEFAULT_MAX_LINE_BYTES, SSEDecoder, SSEMessage
 from .types.aliases import IdFactory, ReasoningEventNames
 from .types.chat import ChatCompletionChunk
 from .types.events import ResponseStreamEvent
@@ -163,20 +163,25 @@ def chat_sse_to_responses(
     ``response.reasoning_text.delta`` / ``.done``.
     """
     check_echo(echo)  # invalid echoed fields raise now, not mid-stream
+    _splitter, *stages = _chat_stages(
+        response_id,
+        model,
+        created_at,
+        echo,
+        choice_index,
+        think_tags,
+        reasoning_as_summary,
+        ids,
+        reasoning_events,
+    )
+    # decode_sse() | parse_chunks() | split_by_item() as the one stage the driver would fuse
+    # them into (ChatSplitStage), made so at once: a short stream paid for the fusing.
     return stage_chain(
-        lambda: SSEDecodeStage(max_line_bytes=max_line_bytes),
-        ChunkParser,
-        *_chat_stages(
-            response_id,
-            model,
-            created_at,
-            echo,
-            choice_index,
-            think_tags,
-            reasoning_as_summary,
-            ids,
-            reasoning_events,
+        lambda: ChatSplitStage(
+            ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids),
+            SSEDecoder(max_line_bytes=max_line_bytes),
         ),
+        *stages,
     )
 
 

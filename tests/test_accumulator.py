@@ -26,6 +26,7 @@ from rxresponses.types import (
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
+    ResponseErrorEvent,
     ResponseFunctionCallArgumentsDeltaEvent,
     ResponseFunctionCallArgumentsDoneEvent,
     ResponseFunctionToolCall,
@@ -735,3 +736,146 @@ def test_final_response_lazy_fold_equals_folding_every_event(
     eager = _final(events, error)
     assert lazy == eager
     assert [to_dict(e) for e in events] == before
+
+
+# -- handle_all(): a batch of events, minus those a later output_item.done undoes ---------------
+
+
+def _after_item_done() -> list[Any]:
+    """Events for an item after its ``output_item.done`` (a second part, a status, a delta), an
+    ``error`` event, and an item done twice: what comes after the last done is applied."""
+    complete = _complete_stream()
+    ids: dict[str, Any] = {"item_id": "msg_1", "output_index": 1, "content_index": 1}
+    return [
+        *complete[:-1],
+        ResponseContentPartAddedEvent(
+            **ids, part=ResponseOutputText(text="", annotations=[], logprobs=[])
+        ),
+        ResponseTextDeltaEvent(**ids, delta=" again"),
+        ResponseWebSearchCallSearchingEvent(item_id="ws_1", output_index=3),
+        ResponseErrorEvent(code="server_error", message="late", param=None),
+        *_function_call(),
+        ResponseOutputItemDoneEvent(
+            output_index=2,
+            item=ResponseFunctionToolCall(
+                id="fc_1", call_id="call_1", name="lookup", arguments="{}", status="completed"
+            ),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "events"),
+    [*_variants(), ("after item done", _after_item_done())],
+    ids=[n for n, _e in [*_variants(), ("after item done", [])]],
+)
+def test_handle_all_equals_handling_each_event(name: str, events: list[Any]) -> None:
+    """What assemble() | final_response() folds at the end of a short stream: the same
+    Response, terminal and error as handling every event, and every event left unchanged."""
+    before = [to_dict(e) for e in events]
+    each = _fold(events)
+    batch = ResponseAccumulator()
+    batch.handle_all(events)
+    assert to_dict(batch.result()) == to_dict(each.result())
+    assert (batch.terminal, batch.error) == (each.terminal, each.error)
+    assert [to_dict(e) for e in events] == before
+
+
+def test_handle_all_skips_what_a_later_item_done_replaces() -> None:
+    """Folded in a batch, the events of a closed item before its output_item.done are not
+    applied (they would change nothing: a part added with a text of its own is not in the
+    result); the lifecycle events and the done are."""
+    ids: dict[str, Any] = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    done = ResponseOutputMessage(
+        id="msg_1",
+        status="completed",
+        content=[ResponseOutputText(text="Hi", annotations=[], logprobs=[])],
+    )
+    events: list[Any] = [
+        *_lifecycle(),
+        ResponseOutputItemAddedEvent(
+            output_index=0, item=ResponseOutputMessage(id="msg_1", content=[])
+        ),
+        ResponseContentPartAddedEvent(
+            **ids, part=ResponseOutputText(text="stale", annotations=[], logprobs=[])
+        ),
+        ResponseTextDeltaEvent(**ids, delta="H"),
+        ResponseOutputItemDoneEvent(output_index=0, item=done),
+    ]
+    acc = ResponseAccumulator()
+    applied: list[str] = []
+    handle = acc.handle
+
+    def spy(event: Any) -> None:
+        applied.append(event.type)
+        handle(event)
+
+    acc.handle = spy  # type: ignore[method-assign]
+    acc.handle_all(events)
+    assert applied == ["response.created", "response.in_progress", "response.output_item.done"]
+    result = acc.result()
+    assert result.output_text == "Hi"
+    assert [to_dict(item) for item in result.output] == [
+        {
+            "id": "msg_1",
+            "type": "message",
+            "status": "completed",
+            "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": "Hi"}],
+            "role": "assistant",
+        }
+    ]
+
+
+def test_reading_parts_finds_what_getattr_finds() -> None:
+    """The result's cheap read of an item's ``content`` / ``summary`` (no AttributeError raised
+    for a model without them) finds exactly what ``getattr`` finds: declared fields, extras,
+    properties, and attributes of objects that are not models."""
+
+    class WithProperty(ResponseOutputItemOther):
+        @property
+        def summary(self) -> list[str]:
+            return ["from a property"]
+
+    class Plain:
+        content = ["a plain object's"]
+
+    items: list[Any] = [
+        ResponseOutputMessage(id="msg_1", content=[ResponseOutputText(text="x")]),
+        ResponseFunctionToolCall(id="fc_1", call_id="c", name="f", arguments="{}"),
+        ResponseReasoningItem(id="rs_1", summary=[Summary(text="s")]),
+        ResponseOutputItemOther(type="custom", id="o_1", content=["extra"]),
+        ResponseOutputItemOther(type="custom", id="o_2"),
+        WithProperty(type="custom", id="o_3"),
+        Plain(),
+    ]
+    for item in items:
+        for attr in ("content", "summary"):
+            assert _final_module._attr(item, attr) == getattr(item, attr, None)
+    assert [_final_module._attr(item, "content") for item in items[3:5]] == [["extra"], None]
+
+
+def test_last_shared_result_hands_out_the_response_the_fold_owns() -> None:
+    """A response given to begin() as owned (built for the fold alone) is the last shared
+    result itself, with the output placed in it; one an event brought is copied, and so is the
+    owned one for any result that is not the last."""
+    done = ResponseOutputMessage(
+        id="msg_1", status="completed", content=[ResponseOutputText(text="Hi")]
+    )
+    item_done = ResponseOutputItemDoneEvent(output_index=0, item=done)
+    base = _response("in_progress")
+    acc = ResponseAccumulator()
+    acc.begin(base, owned=True)
+    acc.handle(item_done)
+    not_last = acc.result(share=True)
+    assert not_last is not base
+    assert not_last.output == [done]
+    assert base.output == []
+    last = acc.result(share=True, last=True)
+    assert last is base
+    assert last.output == [done]
+    brought = ResponseAccumulator()
+    brought.begin(_response("in_progress"), owned=True)
+    event = ResponseInProgressEvent(sequence_number=1, response=_response("in_progress"))
+    brought.handle(event)
+    assert brought.result(share=True, last=True) is not event.response
+    assert event.response.output == []

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import reactivex
 from reactivex import operators as ops
+from reactivex.scheduler import CurrentThreadScheduler
 
 from rxresponses import (
     chat_sse_to_responses,
@@ -36,7 +37,7 @@ from rxresponses.operators._core import (
     stage_operator,
     text_event_maker,
 )
-from rxresponses.operators._final import FinalStage
+from rxresponses.operators._final import FinalStage, ResponseAccumulator
 from rxresponses.operators._join_tool_args import ToolCallStage
 from rxresponses.operators._parse import ChatSplitStage, ChunkParser, SSEDecodeStage
 from rxresponses.operators._split_by_item import ChunkSplitter
@@ -542,6 +543,40 @@ def test_assemble_then_final_response_fuse_and_give_the_same_response() -> None:
     ]
 
 
+def test_fused_assemble_folds_only_what_the_response_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fused, assemble() | final_response() builds no created / in_progress event and holds the
+    events of a short stream: at the end, the output_item.done of the closed message undoes
+    its earlier events, so only it is folded. A long stream (past the events it holds) folds
+    as it goes, and both give what the unfused chain gives."""
+    applied: list[str] = []
+    handle = ResponseAccumulator.handle
+
+    def spy(self: ResponseAccumulator, event: Any) -> None:
+        applied.append(event.type)
+        handle(self, event)
+
+    def final(body: bytes, *hop: Any) -> dict[str, Any]:
+        pipeline = chat_sse_to_responses(ids=Ids(), response_id="resp_1", created_at=1)
+        (response,) = iterate(from_bytes([body]).pipe(pipeline, *hop, rxo.final_response()))
+        out = to_dict(response)
+        out.pop("completed_at")
+        return out
+
+    short = _body(chunk({"content": "Hi"}), chunk({"content": " there"}), chunk(None, "stop"))
+    words = [f"w{i} " for i in range(100)]
+    long = _body(*(chunk({"content": w}) for w in words), chunk(None, "stop"))
+    monkeypatch.setattr(ResponseAccumulator, "handle", spy)
+    fused = final(short)
+    assert applied == ["response.output_item.done"]
+    assert fused == final(short, ops.map(lambda e: e))
+    applied.clear()
+    fused = final(long)
+    assert fused["output"][0]["content"][0]["text"] == "".join(words)
+    assert fused == final(long, ops.map(lambda e: e))
+
+
 def test_fused_assemble_folds_events_it_did_not_build_without_changing_them() -> None:
     # Item events from elsewhere (here: a converted stream, moved to output_index 3) reach the
     # fused assemble() | final_response(), which folds the deltas without emitting them: they
@@ -571,6 +606,97 @@ def test_fused_assemble_folds_events_it_did_not_build_without_changing_them() ->
     assert fused == final(ops.map(lambda e: e))  # an Rx hop: nothing fuses across it
     assert fused["output"][0]["content"][0]["text"] == "Hi there"
     assert len(fused["output"]) == 1
+
+
+def _order_of_a_subscription(pipeline: Any, *, hop: bool) -> list[str]:
+    """What a subscription's callbacks see, in order, when each schedules work on the current
+    thread's trampoline: the values' types (or the Response), ``completed``, and the work."""
+    source = from_bytes([_body(chunk({"content": "Hi"}), chunk(None, "stop"))]).pipe(pipeline)
+    if hop:  # an Rx hop: Rx's own subscribe runs the chain
+        source = source.pipe(ops.map(lambda value: value))
+    order: list[str] = []
+    scheduler = CurrentThreadScheduler.singleton()
+
+    def on_next(value: Any) -> None:
+        name = str(getattr(value, "type", None) or type(value).__name__)
+        order.append(name)
+        scheduler.schedule(lambda _s, _t: order.append("work after " + name))
+
+    source.subscribe(on_next, on_completed=lambda: order.append("completed"))
+    return order
+
+
+def test_a_staged_source_subscribed_on_this_thread_keeps_rx_order() -> None:
+    """Subscribed directly (one scheduled action runs the chain and the source's loop), the
+    work the callbacks schedule on this thread runs after the loop, as through Rx's own
+    subscribe; values a stage emits on subscribe come first, with their work before the loop."""
+    final = chat_sse_to_responses(ids=Ids()), rxo.final_response()
+    staged = from_bytes([b""]).pipe(*final)
+    assert isinstance(staged, StagedObservable)
+    assert _order_of_a_subscription(reactivex.compose(*final), hop=False) == [
+        "Response",
+        "completed",
+        "work after Response",
+    ]
+    assert _order_of_a_subscription(reactivex.compose(*final), hop=True) == [
+        "Response",
+        "completed",
+        "work after Response",
+    ]
+    started = reactivex.compose(
+        rxo.decode_sse(),
+        rxo.parse_chunks(),
+        rxo.split_by_item(ids=Ids()),
+        rxo.accumulate_text(),
+        rxo.assemble(ids=Ids(), start_immediately=True),
+    )
+    events = [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    expected = [
+        "response.created",
+        "response.in_progress",
+        "work after response.created",
+        "work after response.in_progress",
+        *events,
+        "completed",
+        *("work after " + event for event in events),
+    ]
+    assert _order_of_a_subscription(started, hop=False) == expected
+    assert _order_of_a_subscription(started, hop=True) == expected
+
+
+def test_a_staged_source_disposed_on_subscribe_is_never_iterated() -> None:
+    """A stage that fails on subscribe ends the stream before the source is read."""
+    iterated: list[bool] = []
+
+    def pieces() -> Any:
+        iterated.append(True)
+        yield _body(chunk({"content": "Hi"}))
+
+    class Broken:
+        def start(self) -> list[Any]:
+            raise ValueError("no")
+
+        def handle(self, value: Any) -> None:
+            return None
+
+        def finish(self) -> list[Any]:
+            return []
+
+        def fail(self, exc: Exception) -> None:
+            return None
+
+    errors: list[Exception] = []
+    from_bytes(pieces()).pipe(stage_operator(Broken)).subscribe(on_error=errors.append)
+    assert [type(e) for e in errors] == [StageError]
+    assert iterated == []
 
 
 def test_a_sync_source_is_iterated_by_the_driver_and_closed_when_disposed() -> None:

@@ -71,7 +71,7 @@ from ..types.signals import (
     ToolCallDelta,
 )
 from ._core import _BLOCK, NOTHING, random_ids, stage_operator
-from ._final import FinalStage, ResponseAccumulator
+from ._final import _HOLD, FinalStage, ResponseAccumulator
 
 __all__ = ["AssembledResponse", "Assembler", "assemble", "check_echo"]
 
@@ -176,6 +176,10 @@ class Assembler:
         self._parts: dict[tuple[int, str, int], bool] = {}
         self._args_open: set[int] = set()
         self._acc = ResponseAccumulator()
+        # Events not folded yet (see _fold), or None: each is folded as it comes.
+        self._held: list[Any] | None = None
+        # Build no event that only the fold would read (see AssembledResponse).
+        self._quiet = False
         self._started = False
         # Every value so far came through handle_owned(): a stage of this chain built it for
         # this one alone (see AssembledResponse).
@@ -231,6 +235,8 @@ class Assembler:
         """:meth:`handle_delta_owned`, for :class:`AssembledResponse`."""
         if not self._started or self.ended:
             return None
+        if self._held is not None:  # the events are held (see _fold)
+            return self._hold_delta(event)
         index = getattr(event, "output_index", None)
         if index is not None and self._indexes.get(index) == index:  # the usual delta, inline
             self._seq += 1
@@ -248,6 +254,16 @@ class Assembler:
                     acc._last._settle()
             else:
                 acc.handle(event)
+        else:
+            self._fold_delta(event, True)
+        return NOTHING
+
+    def _hold_delta(self, event: Any) -> Any:
+        """:meth:`_absorb_delta_owned` while the events are held: the delta is held."""
+        index = getattr(event, "output_index", None)
+        if index is not None and self._indexes.get(index) == index:
+            self._seq += 1
+            self._fold(event)
         else:
             self._fold_delta(event, True)
         return NOTHING
@@ -273,7 +289,7 @@ class Assembler:
                 event = _shallow(event)
             set_field(event, "output_index", dense)
         self._seq += 1
-        self._acc.handle(event)
+        self._fold(event)
 
     def fuse(self, stage: object) -> AssembledResponse | None:
         """Followed by ``final_response()``'s stage: one stage that emits only the Response."""
@@ -331,10 +347,32 @@ class Assembler:
             if dense != index:
                 event.output_index = dense
             self._track(event, dense)
-        event.sequence_number = self._seq  # any event: a field, or an extra of an unknown one
+        if not self._quiet:  # (quiet: nobody sees the number)
+            event.sequence_number = self._seq  # any event: a field, or an extra of an unknown one
         self._seq += 1
-        self._acc.handle(event)
+        self._fold(event)
         return event
+
+    def _fold(self, event: Any) -> None:
+        """Fold ``event``, or hold it while :attr:`_held` is a list: in
+        :class:`AssembledResponse` the fold is read only at the end, so the events of a short
+        stream are held and folded then, minus those a later ``output_item.done`` undoes
+        (:meth:`ResponseAccumulator.handle_all`); past :data:`_HOLD` events, what was held is
+        folded and the rest as it comes (memory stays bounded)."""
+        held = self._held
+        if held is None:
+            self._acc.handle(event)
+            return
+        held.append(event)
+        if len(held) >= _HOLD:
+            self._settle()
+
+    def _settle(self) -> ResponseAccumulator:
+        """Fold what is held; from now on every event as it comes. Returns the fold."""
+        held, self._held = self._held, None
+        if held:
+            self._acc.handle_all(held)
+        return self._acc
 
     def _forward_delta(self, event: Any) -> Any:
         """Number and fold one per-token delta event (a class that declares ``output_index`` and
@@ -355,14 +393,17 @@ class Assembler:
             set_field(event, "output_index", dense)
         set_field(event, "sequence_number", self._seq)
         self._seq += 1
-        self._acc.handle(event)
+        if self._held is None:
+            self._acc.handle(event)
+        else:
+            self._fold(event)
         return event
 
     def _emit(self, event: Any) -> Any:
         """Send an event this stage built, whose ``output_index`` is already dense."""
         self._track(event, event.output_index)
         self._number(event)
-        self._acc.handle(event)
+        self._fold(event)
         return event
 
     def _track(self, event: Any, dense: int) -> None:
@@ -479,11 +520,19 @@ class Assembler:
             self._created_at = self._created_at or signal.created_at or None
             self._model = self._model or signal.model
         self._created_at = self._created_at or int(time.time())  # one value for every event
+        if self._quiet:  # nobody sees these two events: the fold takes their response
+            self._seq += 2
+            held = self._held
+            if held:  # what came before, in order (nothing does: the stream starts first)
+                self._acc.handle_all(held)
+                held.clear()
+            self._acc.begin(self._base("in_progress"), owned=True)
+            return []
         created = ResponseCreatedEvent.build(response=self._base("in_progress"))
         in_progress = ResponseInProgressEvent.build(response=self._base("in_progress"))
         out = [self._number(created), self._number(in_progress)]
-        self._acc.handle(created)
-        self._acc.handle(in_progress)
+        self._fold(created)
+        self._fold(in_progress)
         return out
 
     def _finish(self, signal: StreamFinished) -> list[Any]:
@@ -510,6 +559,7 @@ class Assembler:
         out: list[Any] = []
         # Close what a stage left open (a user stage dropped an ItemFinished, or the stream
         # failed between stages): the text folded so far is kept, the item marked incomplete.
+        self._settle()
         if self._open:
             snapshot = self._acc.result()
             for dense in sorted(self._open):
@@ -517,7 +567,7 @@ class Assembler:
                 if item is not None:
                     out.extend(self._close_item(dense, item))
         # The fold ends here: the terminal response shares the items the item events carried.
-        final = self._acc.result(share=True)
+        final = self._acc.result(share=True, last=True)
         set_field(final, "usage", signal.usage)
         if signal.status == "completed":
             set_field(final, "status", "completed")
@@ -556,6 +606,10 @@ class AssembledResponse:
 
     def __init__(self, assembler: Assembler) -> None:
         self._asm = assembler
+        # Its events go nowhere: it builds none that only its fold would read, and folds
+        # them at the end (see Assembler._fold).
+        assembler._quiet = True
+        assembler._held = []
         self.ended = False
         # The fast path: the assembler's, minus the event (it goes nowhere).
         self.handle_delta: Callable[[Any], Any] = assembler._absorb_delta

@@ -65,7 +65,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable
+from reactivex.disposable import CompositeDisposable, Disposable
+from reactivex.observer import AutoDetachObserver
 from reactivex.scheduler import CurrentThreadScheduler
 
 from ..errors import PipelineError, RxResponsesError, StageError
@@ -250,8 +251,10 @@ class Driver:
 
         return feed, feed_delta, deltas
 
-    def start(self) -> None:
-        """Subscribed: deliver what stages with a ``start()`` emit before any input."""
+    def start(self) -> bool:
+        """Subscribed: deliver what stages with a ``start()`` emit before any input. Returns
+        whether any stage emitted a value (or raised)."""
+        emitted = False
         for i, stage in enumerate(self._stages):
             start = getattr(stage, "start", None)
             if start is None or self._closed[i]:
@@ -260,10 +263,13 @@ class Driver:
                 out = start()
             except Exception as exc:
                 self._raised(i, None, exc)
-                return
-            down = _Route(self, i + 1, False)
-            for item in out:
-                down.resolve(type(item))(item)
+                return True
+            if out:
+                emitted = True
+                down = _Route(self, i + 1, False)
+                for item in out:
+                    down.resolve(type(item))(item)
+        return emitted
 
     def _release(self) -> None:
         """The stream has ended: drop the feeds, which refer back to this driver, so the
@@ -293,7 +299,7 @@ class Driver:
             except Exception as exc:
                 self._raised(i, None, exc)
                 return
-            down = self._feed(i + 1, False)
+            down = self._feed(i + 1, bool(getattr(stage, "fresh_output", False)))
             for item in out:
                 down(item)
             i += 1
@@ -317,7 +323,7 @@ class Driver:
                 self._raised(i, None, raised)
                 return
             if out:
-                down = self._feed(i + 1, False)
+                down = self._feed(i + 1, bool(getattr(stage, "fresh_output", False)))
                 for item in out:
                     down(item)
             if getattr(stage, "ended", False):  # it ended the stream well-formed
@@ -405,7 +411,20 @@ class _Flag:
         self.raised = True
 
 
-class IterableSource(Observable[_T], Generic[_T]):
+class _Piped(Observable[_T], Generic[_T]):
+    """An Observable whose :meth:`pipe` applies the operators one after the other, as
+    ``reactivex.pipe`` does, without first composing them into one function (which cost more
+    than the rest of building a short stream's pipeline)."""
+
+    def pipe(self, *operators: Callable[[Any], Any]) -> Any:
+        """Apply ``operators`` to this Observable, in order (:meth:`Observable.pipe`)."""
+        source: Any = self
+        for operator in operators:
+            source = operator(source)
+        return source
+
+
+class IterableSource(_Piped[_T], Generic[_T]):
     """An Observable that iterates ``factory()`` on subscription, on the thread that subscribes
     (the current thread's trampoline) unless a scheduler is given, and closes the iterator when
     done or disposed. A :class:`StagedObservable` over it iterates it itself: no Rx observer
@@ -423,37 +442,41 @@ class IterableSource(Observable[_T], Generic[_T]):
     def run_into(self, observer: Any, scheduler: abc.SchedulerBase | None) -> abc.DisposableBase:
         """Schedule the loop that feeds ``observer`` (``on_next``, ``on_error``,
         ``on_completed``); return what disposes it."""
-        factory = self.factory
         disposed = _Flag()
 
         def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
-            try:
-                iterator = factory()
-            except Exception as exc:
-                observer.on_error(exc)
-                return
-            on_next = observer.on_next
-            try:
-                for item in iterator:
-                    if disposed.raised:
-                        return
-                    on_next(item)
-            except Exception as exc:
-                if not disposed.raised:
-                    observer.on_error(exc)
-                return
-            finally:
-                close = getattr(iterator, "close", None)
-                if close is not None:
-                    close()
-            if not disposed.raised:
-                observer.on_completed()
+            self.drain(observer, disposed)
 
         sched = scheduler or CurrentThreadScheduler.singleton()
         return CompositeDisposable(sched.schedule(run), disposed)
 
+    def drain(self, observer: Any, disposed: _Flag) -> None:
+        """The loop: iterate ``factory()`` into ``observer`` until it ends or ``disposed`` is
+        raised, then close the iterator."""
+        try:
+            iterator = self.factory()
+        except Exception as exc:
+            observer.on_error(exc)
+            return
+        on_next = observer.on_next
+        try:
+            for item in iterator:
+                if disposed.raised:
+                    return
+                on_next(item)
+        except Exception as exc:
+            if not disposed.raised:
+                observer.on_error(exc)
+            return
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        if not disposed.raised:
+            observer.on_completed()
 
-class StagedObservable(Observable[_T], Generic[_T]):
+
+class StagedObservable(_Piped[_T], Generic[_T]):
     """An Observable that runs a chain of stages over ``source`` in one subscription.
 
     :func:`stage_operator` shells append to the chain of a StagedObservable they are applied to
@@ -477,6 +500,69 @@ class StagedObservable(Observable[_T], Generic[_T]):
         return source.subscribe(
             driver.on_next, driver.on_error, driver.on_completed, scheduler=scheduler
         )
+
+    def subscribe(
+        self,
+        on_next: abc.ObserverBase[_T] | abc.OnNext[_T] | None = None,
+        on_error: abc.OnError | None = None,
+        on_completed: abc.OnCompleted | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """:meth:`Observable.subscribe`, with one scheduled action instead of two where the
+        source is an :class:`IterableSource` iterated on this thread and nothing else runs on
+        its trampoline yet (a short stream paid more for Rx's scheduling than for its last
+        stages).
+
+        Rx schedules the subscription on the current thread's trampoline, and the source
+        schedules its loop behind it, so that the subscription is set up before any value
+        flows and whatever the callbacks schedule on this thread runs after the loop. Here
+        both run in one action on that trampoline: the loop right after the driver is set up,
+        unless stages emitted values on subscribe (``start()``), whose callbacks may have
+        scheduled work that must come first: then the loop is scheduled behind it, as Rx does.
+        """
+        source = self.source
+        if scheduler is None and type(source) is IterableSource:
+            current = CurrentThreadScheduler.singleton()
+            if current.schedule_required():
+                return self._run_on(current, source, on_next, on_error, on_completed)
+        return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+    def _run_on(
+        self,
+        current: CurrentThreadScheduler,
+        source: IterableSource[Any],
+        on_next: Any,
+        on_error: abc.OnError | None,
+        on_completed: abc.OnCompleted | None,
+    ) -> abc.DisposableBase:
+        if isinstance(on_next, abc.ObserverBase) or callable(getattr(on_next, "on_next", None)):
+            on_next, on_error, on_completed = (
+                on_next.on_next,
+                on_next.on_error,
+                on_next.on_completed,
+            )
+        observer: AutoDetachObserver[_T] = AutoDetachObserver(on_next, on_error, on_completed)
+        disposed = _Flag()
+        observer.subscription = disposed  # the observer stops the loop when it ends
+
+        def run(_scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+            try:
+                driver = Driver([factory() for factory in self.factories], observer)
+                emitted = driver.start()
+            except Exception as exc:
+                if not observer.fail(exc):
+                    raise
+                return
+            if disposed.raised:  # it ended on subscribe: the source is never iterated
+                return
+            if emitted:
+                current.schedule(lambda _s, _t: source.drain(driver, disposed))
+            else:
+                source.drain(driver, disposed)
+
+        current.schedule(run)
+        return Disposable(observer.dispose)
 
 
 def stage_operator(

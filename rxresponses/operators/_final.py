@@ -25,9 +25,10 @@ the one deep copy (see :class:`ResponseAccumulator`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel
 from reactivex import Observable
 
 from ..errors import RxResponsesError
@@ -87,10 +88,33 @@ def _copy_item(item: Any) -> Any:
     """
     memo: dict[int, Any] = {}
     for attr in ("content", "summary"):
-        parts = getattr(item, attr, None)
+        parts = _attr(item, attr)
         if type(parts) is list and id(parts) not in memo:
             memo[id(parts)] = [_copy(part) for part in parts]
     return deep_copy(item, memo)
+
+
+def _attr(item: Any, attr: str) -> Any:
+    """``getattr(item, attr, None)`` for an item's ``content`` or ``summary``, without the cost
+    of pydantic raising (and ``getattr`` catching) an ``AttributeError`` for a model that has
+    no such field, nor such an extra: most of the cost of a short stream's :meth:`result`
+    (a message has no ``summary``, a function call neither)."""
+    cls = type(item)
+    plain = _PLAIN_ATTRS.get((cls, attr))
+    if plain is None:
+        # A model's declared field, or anything its class defines (a property...), or a value
+        # that is not a model: getattr finds it at no extra cost. Else only an extra can hold it.
+        plain = _PLAIN_ATTRS[cls, attr] = (
+            not issubclass(cls, BaseModel) or attr in cls.model_fields or hasattr(cls, attr)
+        )
+    if plain:
+        return getattr(item, attr, None)
+    extra = item.model_extra
+    return extra.get(attr) if extra else None
+
+
+#: Per (item class, attribute): whether :func:`_attr` reads it with ``getattr``.
+_PLAIN_ATTRS: dict[tuple[type, str], bool] = {}
 
 
 def _logprobs(entries: list[Any]) -> list[Logprob]:
@@ -178,6 +202,45 @@ class ResponseAccumulator:
             self.error = ResponseError(code=code, message=message)
         elif kind.startswith("response.") and hasattr(event, "output_index"):
             self._on_status(event, kind)
+
+    def handle_all(self, events: Sequence[Any]) -> None:
+        """:meth:`handle` each of ``events``, in order, minus those a later one of them undoes.
+
+        ``output_item.done`` places its item whole and drops the text the deltas built for its
+        ``output_index``: whatever an earlier event did to that index (the item placed by
+        ``output_item.added``, its parts, their deltas and ``.done`` events, statuses,
+        annotations) is undone by it, so those events are not applied. Lifecycle, terminal and
+        ``error`` events, and events without an ``output_index``, are always applied.
+        """
+        last_done: dict[int, int] = {}
+        for i, event in enumerate(events):
+            if getattr(event, "type", None) == _ITEM_DONE:
+                index = getattr(event, "output_index", None)
+                if index is not None:
+                    last_done[index] = i
+        handle = self.handle
+        if not last_done:
+            for event in events:
+                handle(event)
+            return
+        for i, event in enumerate(events):
+            index = getattr(event, "output_index", None)
+            if (
+                index is None
+                or last_done.get(index, -1) <= i
+                or getattr(event, "type", None) in _APPLIED_ALWAYS
+            ):
+                handle(event)
+
+    def begin(self, response: Response, *, owned: bool = False) -> None:
+        """What folding a ``response.created`` or ``.in_progress`` event carrying ``response``
+        does (for :class:`~rxresponses.operators._assemble.AssembledResponse`, which builds no
+        such event, since nobody sees it). ``owned``: the caller built ``response`` for this
+        fold alone (see :meth:`result`'s ``last``)."""
+        self._last_key = None
+        self._response = response
+        if owned:
+            self._adopt(response)
 
     def _fragments(self, key: tuple[int, str, int]) -> Fragments:
         buf = self._buffers.get(key)
@@ -336,7 +399,7 @@ class ResponseAccumulator:
 
     # -- results ------------------------------------------------------------------------------
 
-    def result(self, *, share: bool = False) -> Response:
+    def result(self, *, share: bool = False, last: bool = False) -> Response:
         """The response folded so far (a new object graph, shared with nothing: the caller may
         mutate it, and the accumulator can go on).
 
@@ -344,17 +407,17 @@ class ResponseAccumulator:
         :func:`~rxresponses.operators.assemble` builds its terminal event): a new
         :class:`Response` and ``output`` list, whose items and other values are the ones the
         events carried, not copies. Setting the response's own fields is safe; mutating what it
-        shares changes those events too.
+        shares changes those events too. ``last=True`` with it: the fold ends here, so a
+        response the fold owns (given to :meth:`begin` as ``owned``, and not replaced by an
+        event's) is that response itself, not a copy of it.
         """
         if share and not self._buffers:
             output = [item for item in self._output if item is not None]
-            if not any(
-                None in (getattr(item, attr, None) or ()) for item in output for attr in _PARTS
-            ):
+            if not any(None in (_attr(item, attr) or ()) for item in output for attr in _PARTS):
                 base = self._response
                 if base is None:
                     base = Response(id="", created_at=0, model="", status="in_progress", output=[])
-                response: Response = _shallow(base)
+                response: Response = base if last and id(base) in self._owned else _shallow(base)
                 set_field(response, "output", output)
                 return response
         # Copy by position (gaps included: a resumed or out-of-order stream may lack an index),
@@ -379,7 +442,7 @@ class ResponseAccumulator:
         output = [item for item in placed if item is not None]
         for item in output:
             for attr in ("content", "summary"):
-                parts = getattr(item, attr, None)
+                parts = _attr(item, attr)
                 if isinstance(parts, list) and None in parts:
                     setattr(item, attr, [p for p in parts if p is not None])
         base = self._response
@@ -393,6 +456,9 @@ class ResponseAccumulator:
 
 
 _PARTS = ("content", "summary")
+_ITEM_DONE = "response.output_item.done"
+#: What :meth:`ResponseAccumulator.handle_all` applies whatever comes after it.
+_APPLIED_ALWAYS = frozenset({*_LIFECYCLE, *_TERMINAL, "error"})
 _Handler = Callable[[ResponseAccumulator, Any, str], None]
 #: The events other than deltas that :meth:`ResponseAccumulator.handle` applies (besides
 #: ``error`` and the hosted-tool status events), by type.
