@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import textwrap
-import time
 
 import httpx
 import pytest
@@ -18,6 +12,8 @@ import pytest
 from rxresponses.server import ConfigError, ServerConfig, add_arguments, run
 from rxresponses.server import config_from_args as from_args
 from rxresponses.server.app import create_app_from_env
+
+from .fuzz.attack_upstream import start_serve
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -172,57 +168,19 @@ def test_importing_the_package_does_not_import_the_server_extra():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_run_with_two_workers():
-    """``run`` under uvicorn with two worker processes (config via the environment)."""
-    port = free_port()
-    script = textwrap.dedent(
-        """
-        import argparse, sys
-        from rxresponses.server import add_arguments, run
-        parser = argparse.ArgumentParser()
-        add_arguments(parser)
-        sys.exit(run(parser.parse_args(sys.argv[1:])))
-        """
-    )
-    argv = ["--port", str(port), "--workers", "2", "--scripted-delay-ms", "0", "--no-access-log"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, *argv],
-        cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+def test_run_with_two_workers(tmp_path):
+    """``rxresponses serve --workers 2``: ``run`` under uvicorn with two worker processes
+    (config via the environment), started with the fuzz harness's launcher."""
+    server = start_serve(
+        tmp_path, "workers", "--workers", "2", "--scripted-delay-ms", "0", "--no-access-log"
     )
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.05)
         for _ in range(4):
             response = httpx.post(
-                base + "/v1/responses", json={"model": "m", "input": "workers"}, timeout=10
+                server.url + "/v1/responses", json={"model": "m", "input": "workers"}, timeout=10
             )
             assert response.json()["status"] == "completed"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            output = proc.communicate(timeout=20)[0].decode()
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output = proc.communicate()[0].decode()
-    assert proc.returncode == 0, output
+        output = server.stop()  # SIGINT, as Ctrl-C
+    assert server.proc.returncode == 0, output
     assert "2 workers" in output

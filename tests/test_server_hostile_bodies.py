@@ -13,6 +13,7 @@ import asyncio
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +26,8 @@ from rxresponses.server import ServerConfig, create_app
 from rxresponses.server.testing import BackgroundServer
 from rxresponses.sse import SSEDecoder
 
-from .fuzz.attack_requests import Server, colliding_tools
+from .fuzz.attack_requests import colliding_tools
+from .fuzz.attack_upstream import start_serve
 
 _TERMINAL = {"response.completed", "response.incomplete", "response.failed"}
 _SHORT_STREAM = b"".join(chat_sse(chat_chunks(ScriptedTurn(text="ok"))))
@@ -525,7 +527,7 @@ def test_nasty_bodies_over_http_are_400(server: BackgroundServer, body: bytes) -
     assert error["type"] == "invalid_request_error"
 
 
-def test_health_answers_while_hostile_requests_are_translated() -> None:
+def test_health_answers_while_hostile_requests_are_translated(tmp_path: Path) -> None:
     """8,000 colliding tool names (about 330 KB), then a 6 MB body of 2,000,000 empty arrays,
     against ``rxresponses serve`` in a subprocess: /health answers all along (the target is
     0.5 s, see tests/fuzz/attack_requests.py; the bound here is generous for busy machines), and
@@ -535,7 +537,9 @@ def test_health_answers_while_hostile_requests_are_translated() -> None:
         b'{"model": "m", "input": "hi", "metadata": {"k": [' + b"[]," * 2_000_000 + b"[]]}}",
     ]
     statuses: list[int] = []
-    server = Server()
+    server = start_serve(
+        tmp_path, "serve", "--scripted-delay-ms", "0", "--log-level", "error", "--no-access-log"
+    )
     try:
 
         def attack() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -130,6 +132,26 @@ def test_a_reused_connection_the_upstream_closed_unanswered_is_retried_once_on_a
                 assert await read_all(c, server.url + "/x") == (200, BODY)
             assert server.connections_total == 2
             assert len(server.requests) == 3  # the second request: once unanswered, once answered
+
+    run(main)
+
+
+def test_a_reused_connection_the_upstream_reset_unanswered_is_retried_once_on_a_new_one() -> None:
+    """The same race when the upstream closes with the request still unread: the kernel
+    answers with a reset (ECONNRESET, httpx.ReadError), not an end of stream; the request
+    goes again on a new connection too. Deterministic: SO_LINGER 0 makes the close a reset."""
+
+    async def reset(conn: Conn) -> None:
+        sock = conn.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    async def main() -> None:
+        with LoopbackServer(keep_alive_then(reset)) as server:
+            async with client() as c:
+                assert await read_all(c, server.url + "/x") == (200, BODY)
+                assert await read_all(c, server.url + "/x") == (200, BODY)
+            assert server.connections_total == 2
+            assert len(server.requests) == 3
 
     run(main)
 

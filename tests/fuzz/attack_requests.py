@@ -27,10 +27,7 @@ import argparse
 import contextlib
 import gzip
 import json
-import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,6 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+if __package__ in (None, ""):  # run as a script: make ``tests.fuzz`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.fuzz.attack_upstream import start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST_TIMEOUT = 10.0
@@ -296,64 +298,6 @@ class Result:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-class Server:
-    """``rxresponses serve`` (embedded model, no delay) in a subprocess on a free port."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "rxresponses", "serve", "--port", str(self.port)),
-                *("--scripted-delay-ms", "0", "--log-level", "error", "--no-access-log"),
-            ],
-            cwd=tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store, as in a new folder
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"rxresponses serve exited with {self.proc.returncode}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise TimeoutError("rxresponses serve did not become healthy")
-
-    def stop(self) -> str:
-        """Stop the server; return what it wrote to stderr (tracebacks would be there)."""
-        self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate(timeout=10)
-        return err.decode(errors="replace")
-
-
 def _complete_stream(content: bytes) -> bool:
     """Whether an SSE body ends with exactly one terminal event."""
     terminal = sum(content.count(marker + b"\n") for marker in _TERMINAL)
@@ -367,7 +311,10 @@ def run_abuse(abuse: Abuse, *, quick: bool) -> Result:
     """Send ``abuse``'s requests to a fresh server; the figures (and the server's stderr is
     checked for tracebacks: each counts as a 5xx)."""
     result = Result(abuse.name)
-    server = Server()
+    logdir = Path(tempfile.mkdtemp(prefix="rxresponses-attack-requests-"))
+    server = start_serve(
+        logdir, abuse.name, "--scripted-delay-ms", "0", "--log-level", "error", "--no-access-log"
+    )
     done = threading.Event()
 
     def probe() -> None:
@@ -416,11 +363,11 @@ def run_abuse(abuse: Abuse, *, quick: bool) -> Result:
     finally:
         done.set()
         prober.join(REQUEST_TIMEOUT + 1)
-        result.peak_rss_mb = _peak_rss_mb(server.proc.pid)
-        stderr = server.stop()
-    if "Traceback" in stderr or "exception was never retrieved" in stderr:
+        result.peak_rss_mb = server.peak_rss_mb()
+        output = server.stop()
+    if "Traceback" in output or "exception was never retrieved" in output:
         result.server_errors += 1
-        print(stderr[-3000:], file=sys.stderr)
+        print(output[-3000:], file=sys.stderr)
     return result
 
 

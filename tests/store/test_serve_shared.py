@@ -4,59 +4,26 @@ a background stream started on one is resumed, retrieved and cancelled on the ot
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
 from rxresponses.server.testing import BackgroundServer
-from tests.services import free_port
+from tests.fuzz.attack_upstream import ServeProcess, start_serve
 from tests.test_server_stored import SLOW_WORDS, Upstream, fake_chat_app
 
 
-class Serve:
-    """``python -m rxresponses serve`` in a subprocess on a free port."""
+def serve(logdir: Path, name: str, *args: str) -> ServeProcess:
+    """``rxresponses serve`` (the command, in its own process) on a free port of 127.0.0.1, with
+    the fuzz harness's launcher; its output goes to ``logdir/<name>.log``."""
+    return start_serve(logdir, name, *args)
 
-    def __init__(self, *args: str, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rxresponses", "serve", "--port", str(self.port), *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
 
-    def sdk(self, api_key: str = "key-shared") -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=api_key, max_retries=0, timeout=20)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+def sdk(server: ServeProcess, api_key: str = "key-shared") -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=api_key, max_retries=0, timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +32,15 @@ def upstream() -> Upstream:
 
 
 @pytest.fixture
-def pair(upstream: Upstream, pg_dsn: str, redis_url: str, tmp_path: Path) -> Iterator[list[Serve]]:
+def pair(
+    upstream: Upstream, pg_dsn: str, redis_url: str, tmp_path: Path
+) -> Iterator[list[ServeProcess]]:
     with BackgroundServer(fake_chat_app(upstream)) as fake:
         args = ("--upstream", fake.url + "/v1", "--store", pg_dsn, "--bus", redis_url)
-        servers: list[Serve] = []
+        servers: list[ServeProcess] = []
         try:
             for name in ("a", "b"):
-                servers.append(Serve(*args, "--no-access-log", log=tmp_path / f"{name}.log"))
+                servers.append(serve(tmp_path, name, *args, "--no-access-log"))
             yield servers
         finally:
             for server in servers:
@@ -79,9 +48,9 @@ def pair(upstream: Upstream, pg_dsn: str, redis_url: str, tmp_path: Path) -> Ite
 
 
 def test_background_stream_resumed_retrieved_and_cancelled_across_two_servers(
-    pair: list[Serve], upstream: Upstream
+    pair: list[ServeProcess], upstream: Upstream
 ):
-    a, b = pair[0].sdk(), pair[1].sdk()
+    a, b = sdk(pair[0]), sdk(pair[1])
 
     # started on A, left after 30 events, resumed on B: every later event once, in order
     seen = []
@@ -127,23 +96,23 @@ def test_background_stream_resumed_retrieved_and_cancelled_across_two_servers(
     # another key sees none of it, on either server
     for server in pair:
         with pytest.raises(openai.NotFoundError):
-            server.sdk("key-other").responses.retrieve(rid)
+            sdk(server, "key-other").responses.retrieve(rid)
 
 
 def test_a_run_cut_by_a_crash_is_failed_after_the_restart(upstream: Upstream, tmp_path: Path):
     with BackgroundServer(fake_chat_app(upstream)) as fake:
         args = ("--upstream", fake.url + "/v1", "--store", f"sqlite:///{tmp_path}/s.sqlite3")
-        first = Serve(*args, log=tmp_path / "first.log")
+        first = serve(tmp_path, "first", *args)
         try:
-            run = first.sdk().responses.create(model="slow", input="go", background=True)
+            run = sdk(first).responses.create(model="slow", input="go", background=True)
             time.sleep(0.5)  # some events are logged
             first.proc.kill()  # no shutdown: the run stays in_progress in the file
             first.proc.wait()
         finally:
             first.stop()
-        second = Serve(*args, log=tmp_path / "second.log")
+        second = serve(tmp_path, "second", *args)
         try:
-            client = second.sdk()
+            client = sdk(second)
             assert client.responses.retrieve(run.id).status == "failed"
             events = list(client.responses.retrieve(run.id, stream=True))
             assert [e.sequence_number for e in events] == list(range(len(events)))
