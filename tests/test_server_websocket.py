@@ -149,6 +149,17 @@ def limited(upstream: tuple[Upstream, LoopbackServer], tmp_path_factory: pytest.
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def expiring(upstream: tuple[Upstream, LoopbackServer], tmp_path_factory: pytest.TempPathFactory):
+    server = start_serve(
+        tmp_path_factory.mktemp("expiring"),
+        *("--upstream", upstream[1].url + "/v1", "--store", "none"),
+        *("--ws-max-seconds", "1.5", "--max-stream-seconds", "3"),
+    )
+    yield server
+    server.stop()
+
+
 def sdk(server: Serve) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url + "/v1", api_key="test", max_retries=0, timeout=20)
 
@@ -661,3 +672,54 @@ def _opens(url: str) -> bool:
             if raw_events(ws)[-1]["type"] != "response.completed":
                 return False
     return True
+
+
+# -- ws_max_seconds: OpenAI closes a socket after 60 minutes; here 1.5 s -------------------------
+
+
+def frames_until_closed(ws: ClientConnection, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every frame up to the close (a socket that stays open fails on ``timeout``)."""
+    received = []
+    while True:
+        try:
+            text = ws.recv(timeout)
+        except ConnectionClosed:
+            return received
+        received.append(json.loads(text))
+
+
+def limit_errors(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in frames if f["type"] == "error" and "sequence_number" not in f]
+
+
+def test_limits_a_socket_open_ws_max_seconds_gets_an_error_and_is_closed(expiring):
+    started = time.monotonic()  # before the server's clock starts (it accepts the socket)
+    with connect(expiring.ws_url) as ws:
+        create(ws, model="fake", input="hi", user="expiring-idle")
+        assert raw_events(ws)[-1]["type"] == "response.completed"
+        frames = frames_until_closed(ws)
+    assert len(frames) == 1
+    assert frames[0]["status"] == 400
+    assert frames[0]["error"]["code"] == "websocket_connection_limit_reached"
+    assert "ws_max_seconds" in frames[0]["error"]["message"]
+    assert 1.5 <= time.monotonic() - started < 6
+
+
+def test_limits_past_ws_max_seconds_a_running_response_ends_and_no_new_one_starts(
+    expiring, recorder
+):
+    """The response under way when the socket's time is up runs to its own end (here the
+    3 s stream cap); a ``response.create`` sent meanwhile is refused; then the socket closes."""
+    with connect(expiring.ws_url) as ws:
+        connected = time.monotonic()  # after the server's clock started
+        create(ws, model="slow", input="talk", user="expiring-busy")
+        time.sleep(max(0.0, connected + 1.8 - time.monotonic()))
+        create(ws, model="fake", input="too late", user="expiring-busy")
+        frames = frames_until_closed(ws)
+    terminals = [f for f in frames if f["type"] in TERMINAL]
+    assert [f["type"] for f in terminals] == ["response.failed"]
+    assert "max_stream_seconds" in terminals[0]["response"]["error"]["message"]
+    errors = limit_errors(frames)
+    assert [e["error"]["code"] for e in errors] == ["websocket_connection_limit_reached"] * 2
+    assert frames[-1] is errors[-1]  # the socket closes after the running response ended
+    assert len(recorder.requests_from("expiring-busy")) == 1  # the late one never went upstream

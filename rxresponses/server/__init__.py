@@ -38,6 +38,7 @@ from .config import (
     DEFAULT_STORE_URL,
     DEFAULT_UPSTREAM_DEADLINE,
     DEFAULT_WS_IDLE_TIMEOUT,
+    DEFAULT_WS_MAX_SECONDS,
     ENV_PREFIX,
     ConfigError,
     Secret,
@@ -222,6 +223,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0: never)",
     )
     limits.add_argument(
+        "--ws-max-seconds",
+        type=float,
+        default=DEFAULT_WS_MAX_SECONDS,
+        metavar="SECONDS",
+        help="a WebSocket open this long starts no new response; once its responses ended it "
+        "gets an error event (websocket_connection_limit_reached) and is closed, as OpenAI's "
+        f"60 minutes (default: {DEFAULT_WS_MAX_SECONDS:g}; 0: no limit)",
+    )
+    limits.add_argument(
         "--max-client-connections",
         type=int,
         default=DEFAULT_MAX_CLIENT_CONNECTIONS,
@@ -306,6 +316,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         secret=_secret(args.secret),
         max_websockets=args.max_websockets,
         ws_idle_timeout=args.ws_idle_timeout,
+        ws_max_seconds=args.ws_max_seconds,
         upstream_client=args.upstream_client,
     )
 

@@ -50,6 +50,7 @@ from ._upstream import Redactor, Upstream, UpstreamReply
 
 if TYPE_CHECKING:
     from .app import _State
+    from .config import ServerConfig
 
 __all__ = ["serve_socket"]
 
@@ -59,6 +60,8 @@ logger = logging.getLogger("rxresponses.server")
 CACHED_RESPONSES: Final = 8
 #: ``response.create`` messages a socket may have waiting behind the ones running.
 MAX_QUEUED: Final = 16
+#: How often a socket past ``ws_max_seconds`` looks whether its running responses ended.
+_EXPIRED_POLL_SECONDS: Final = 0.1
 #: A lane: the default one (no ``stream_id``) is ``None``.
 Lane = str | None
 
@@ -189,18 +192,36 @@ async def serve_socket(state: _State, websocket: WebSocket) -> None:
         state.websockets -= 1
 
 
+def _limit_reached(config: ServerConfig) -> dict[str, Any]:
+    return _error(
+        f"This WebSocket has been open for {config.ws_max_seconds:g} s, the most a connection "
+        "may stay open (ws_max_seconds): open a new one to continue (a stored response can be "
+        "continued there with previous_response_id).",
+        code="websocket_connection_limit_reached",
+    )
+
+
 async def _serve(session: _Session) -> None:
     websocket = session.websocket
     config = session.state.config
     idle = config.ws_idle_timeout or math.inf
+    deadline = anyio.current_time() + (config.ws_max_seconds or math.inf)
     try:
         async with anyio.create_task_group() as tg:
             try:
                 while True:
-                    with anyio.move_on_after(idle) as waiting:
+                    left = deadline - anyio.current_time()
+                    if left <= 0 and not session.busy:
+                        # as OpenAI's 60 minutes: the running responses ended, the socket closes
+                        await session.send_error(400, _limit_reached(config))
+                        await websocket.close(1000)
+                        break
+                    # past the deadline, a running response may still end: look again soon
+                    wait = min(idle, left) if left > 0 else _EXPIRED_POLL_SECONDS
+                    with anyio.move_on_after(wait) as waiting:
                         message = await websocket.receive()
                     if waiting.cancelled_caught:
-                        if session.busy:
+                        if session.busy or anyio.current_time() >= deadline:
                             continue
                         await session.send_error(
                             408,
@@ -214,6 +235,10 @@ async def _serve(session: _Session) -> None:
                         break
                     if message["type"] == "websocket.disconnect":
                         break
+                    if anyio.current_time() >= deadline:
+                        # no new response on an expired socket; it closes once idle
+                        await session.send_error(400, _limit_reached(config))
+                        continue
                     await _on_message(session, message, tg)
             finally:
                 session.closed.set()  # the running turns see a disconnect: upstreams close

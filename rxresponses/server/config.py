@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_UPSTREAM_DEADLINE",
     "DEFAULT_MAX_WEBSOCKETS",
     "DEFAULT_WS_IDLE_TIMEOUT",
+    "DEFAULT_WS_MAX_SECONDS",
     "ENV_PREFIX",
     "ConfigError",
     "Secret",
@@ -56,6 +57,8 @@ MIN_SECRET_CHARS: Final = 16
 #: long enough for a person to type the next turn of a Codex session, short enough that idle
 #: sockets do not pile up (each holds one of ``--max-client-connections``).
 DEFAULT_WS_IDLE_TIMEOUT: Final = 600.0
+#: Seconds a WebSocket may stay open in all (OpenAI closes its sockets after 60 minutes).
+DEFAULT_WS_MAX_SECONDS: Final = 3600.0
 #: Default bound on open WebSockets per process: half of ``--max-client-connections``' default
 #: (uvicorn does not count upgraded connections in it); an idle socket costs a file descriptor
 #: and a few tens of KiB, a busy one also holds one of ``--max-concurrent-streams``.
@@ -156,6 +159,10 @@ class ServerConfig:
         ws_idle_timeout: Seconds a WebSocket (``/v1/responses`` in WebSocket mode) may stay
             without a message from its client while no response of it runs; then it gets an
             ``error`` event (``websocket_idle_timeout``) and is closed (0: never).
+        ws_max_seconds: Seconds a WebSocket may stay open in all, as OpenAI's 60 minutes: after
+            that no new response starts on it (a ``response.create`` gets an ``error`` event,
+            ``websocket_connection_limit_reached``); once its running responses ended it gets
+            that event and is closed (0: no limit).
         upstream_client: How ``http://`` upstreams are read: ``"lean"`` (default), httpx over
             the server's own HTTP/1.1 transport (``rxresponses.server._http11``: a third of the
             CPU per streamed chunk); ``"httpx"``, httpx's own transport (httpcore). ``https://``
@@ -185,6 +192,7 @@ class ServerConfig:
     secret: Secret | None = field(default=None, compare=False)
     max_websockets: int = DEFAULT_MAX_WEBSOCKETS
     ws_idle_timeout: float = DEFAULT_WS_IDLE_TIMEOUT
+    ws_max_seconds: float = DEFAULT_WS_MAX_SECONDS
     upstream_client: UpstreamClient = "lean"
 
     def __post_init__(self) -> None:
@@ -216,6 +224,7 @@ class ServerConfig:
             "max_stream_bytes",
             "keepalive_seconds",
             "ws_idle_timeout",
+            "ws_max_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0 turns it off)")
@@ -321,6 +330,7 @@ class ServerConfig:
             **({f"{ENV_PREFIX}SECRET": self.secret.reveal()} if self.secret is not None else {}),
             f"{ENV_PREFIX}MAX_WEBSOCKETS": str(self.max_websockets),
             f"{ENV_PREFIX}WS_IDLE_TIMEOUT": repr(self.ws_idle_timeout),
+            f"{ENV_PREFIX}WS_MAX_SECONDS": repr(self.ws_max_seconds),
             f"{ENV_PREFIX}UPSTREAM_CLIENT": self.upstream_client,
         }
 
@@ -339,7 +349,8 @@ class ServerConfig:
         ``none``), ``RXRESPONSES_BUS``, ``RXRESPONSES_STORE_RETENTION_DAYS``,
         ``RXRESPONSES_STORE_MAX_BYTES``, ``RXRESPONSES_REASONING_EVENTS``,
         ``RXRESPONSES_SECRET``, ``RXRESPONSES_MAX_WEBSOCKETS``,
-        ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never), ``RXRESPONSES_UPSTREAM_CLIENT``
+        ``RXRESPONSES_WS_IDLE_TIMEOUT`` (seconds, 0: never), ``RXRESPONSES_WS_MAX_SECONDS``
+        (seconds, 0: no limit), ``RXRESPONSES_UPSTREAM_CLIENT``
         (``lean`` or ``httpx``).
         """
         env = os.environ if environ is None else environ
@@ -397,6 +408,7 @@ class ServerConfig:
             ("client_header_timeout", float),
             ("max_websockets", int),
             ("ws_idle_timeout", float),
+            ("ws_max_seconds", float),
         )
         for name, kind in limits:
             if (value := number(name.upper(), kind)) is not None:
