@@ -184,3 +184,30 @@ def test_run_with_two_workers(tmp_path):
         output = server.stop()  # SIGINT, as Ctrl-C
     assert server.proc.returncode == 0, output
     assert "2 workers" in output
+
+
+def test_the_launcher_starts_serve_again_when_its_free_port_was_taken(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests' launcher finds a free port by binding port 0 and closing it; when another
+    process takes the port first, serve exits ("address already in use") and is started again on
+    another port, instead of failing the test that needed it."""
+    import socket
+
+    from .fuzz import attack_upstream
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = [taken.getsockname()[1]]
+    real = attack_upstream._free_port
+    monkeypatch.setattr(attack_upstream, "_free_port", lambda: ports.pop() if ports else real())
+    try:
+        server = attack_upstream.start_serve(tmp_path, "serve", "--store", "none")
+        try:
+            assert server.port != taken.getsockname()[1]
+            assert httpx.get(server.url + "/health", timeout=5).status_code == 200
+        finally:
+            server.stop()
+    finally:
+        taken.close()

@@ -175,35 +175,46 @@ def start_serve(
     cwd: Path | None = None,
 ) -> ServeProcess:
     """Start ``rxresponses serve --port <free> *args``; return once ``/health`` answers. It runs
-    in ``cwd`` (default: a new temporary folder, so its default store is its own)."""
-    port = _free_port()
-    log = logdir / f"{name}.log"
+    in ``cwd`` (default: a new temporary folder, so its default store is its own).
+
+    The free port is found by binding port 0 and closing it, so another process may take it
+    before the server binds it: a server that exits with "address already in use" is started
+    again on another port (three tries)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RXRESPONSES_")}
     environ.update(env or {}, PYTHONUNBUFFERED="1")
     if server_path:
         environ["PYTHONPATH"] = server_path + os.pathsep + environ.get("PYTHONPATH", "")
     code = _SERVE_ALL_DEBUG if all_debug else _SERVE
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, "--port", str(port), *args],
-            cwd=cwd or tempfile.mkdtemp(prefix="rxresponses-serve-"),  # its own store
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return ServeProcess(url, port, proc, log)
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"rxresponses serve did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.05)
+    log = logdir / f"{name}.log"
+    folder = cwd or Path(tempfile.mkdtemp(prefix="rxresponses-serve-"))  # its own store
+    for attempt in range(3):
+        port = _free_port()
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code, "--port", str(port), *args],
+                cwd=folder,
+                env=environ,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    return ServeProcess(url, port, proc, log)
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                break
+            time.sleep(0.05)
+        output = log.read_text(errors="replace")
+        if "address already in use" not in output.lower() or attempt == 2:
+            raise RuntimeError(f"rxresponses serve did not start: {output[-2000:]}")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @contextmanager
