@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -38,6 +39,11 @@ ECHO = (
     "You said: "
 )
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+#: websockets' threading client before 15.0 (the declared floor is 13) can drop a message that
+#: arrived just before the close frame: its message assembler ends on the close without handing
+#: out what it holds (15.0 hands queued frames out first). Seen once in 7 runs of the
+#: too-many-sockets test, where the error event and the close are sent back to back.
+CLIENT_DROPS_A_MESSAGE_BEFORE_A_CLOSE = int(websockets.__version__.split(".")[0]) < 15
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -647,15 +653,21 @@ def test_limits_max_websockets(tmp_path):
     try:
         with connect(server.ws_url) as first, connect(server.ws_url) as second:
             with connect(server.ws_url) as third:
-                (event,) = raw_events(third)
-                assert (event["status"], event["error"]["code"]) == (
-                    429,
-                    "websocket_connection_limit_reached",
-                )
-                with pytest.raises(ConnectionClosed) as closed:
-                    third.recv(5)
-                assert closed.value.rcvd is not None
-                assert closed.value.rcvd.code == 1013
+                frames: list[dict[str, Any]] = []
+                while True:
+                    try:
+                        frames.append(json.loads(third.recv(10)))
+                    except ConnectionClosed as exc:
+                        closed = exc
+                        break
+                assert closed.rcvd is not None
+                assert closed.rcvd.code == 1013
+                if frames or not CLIENT_DROPS_A_MESSAGE_BEFORE_A_CLOSE:
+                    (event,) = frames
+                    assert (event["status"], event["error"]["code"]) == (
+                        429,
+                        "websocket_connection_limit_reached",
+                    )
             for ws in (first, second):
                 create(ws, model="m", input="hi")
                 assert raw_events(ws)[-1]["type"] == "response.completed"
