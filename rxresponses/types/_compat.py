@@ -29,7 +29,6 @@ __all__ = [
     "deep_copy_with",
     "internals_usable",
     "make",
-    "maker",
     "replace_value",
     "set_field",
     "shallow_copy",
@@ -93,30 +92,6 @@ def make(cls: type[_M], fields: dict[str, Any], fields_set: set[str]) -> _M:
     return _make_public(cls, fields, fields_set)
 
 
-def maker(cls: type[_M], fields_set: frozenset[str]) -> Callable[[dict[str, Any]], _M]:
-    """:func:`make` for one class and set of fields set, bound once: the per-token events are
-    built by one of these (the check of :data:`FAST` is made here, once)."""
-    if not FAST:
-        return lambda fields: _make_public(cls, fields, set(fields_set))
-    new, set_dict, set_fields_set, set_extra, set_private = (
-        _new,
-        _set_dict,
-        _set_fields_set,
-        _set_extra,
-        _set_private,
-    )
-
-    def make_one(fields: dict[str, Any]) -> _M:
-        obj = new(cls)
-        set_dict(obj, fields)
-        set_fields_set(obj, set(fields_set))
-        set_extra(obj, {})
-        set_private(obj, None)
-        return obj
-
-    return make_one
-
-
 def text_maker(
     cls: type[_M], template: dict[str, Any], text_field: str, fresh_list: str | None
 ) -> Callable[[str], _M]:
@@ -124,8 +99,8 @@ def text_maker(
     where ``fields`` is ``template`` with ``text`` in ``text_field`` and, if ``fresh_list`` names
     a field, a new empty list in it. ``template`` holds every declared field of ``cls``, each of
     its declared type, in declared order (it is copied, never changed); every field counts as
-    set. What :func:`maker` does for the per-token events (the same part's ``delta`` events
-    differ only in their text), in one call."""
+    set. The per-token events are built by one of these (the same part's ``delta`` events
+    differ only in their text; the check of :data:`FAST` is made here, once)."""
     fields_set = frozenset(template)
     if not FAST:
 
