@@ -118,14 +118,10 @@ class SSEDecoder:
         """Like :meth:`feed`, but return only the ``data`` of each message (no
         :class:`SSEMessage` per message: the fused Chat pipeline reads nothing else)."""
         if not self._started:  # the BOM, as _lines() takes it: then the frames may be read
-            self._partial += chunk
-            if len(self._partial) < len(_BOM) and _BOM.startswith(bytes(self._partial)):
-                return []  # could still be a BOM: wait for more
-            self._started = True
-            chunk = bytes(self._partial)
-            self._partial.clear()
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
+            started = self._start(chunk)
+            if started is None:
+                return []
+            chunk = started
         if not self._data and not self._skip_lf and b"\n\n" in chunk and b"\r" not in chunk:
             return self._frames(chunk)
         out: list[str] = []
@@ -208,19 +204,26 @@ class SSEDecoder:
             return None
         return [frame[6:] for frame in frames if len(frame) > 6]
 
+    def _start(self, chunk: bytes) -> bytes | None:
+        """The stream's first bytes without a leading UTF-8 BOM, or ``None`` while what came so
+        far could still be the start of one (kept until more arrives)."""
+        self._partial += chunk
+        if len(self._partial) < len(_BOM) and _BOM.startswith(bytes(self._partial)):
+            return None  # could still be a BOM: wait for more
+        self._started = True
+        chunk = bytes(self._partial)
+        self._partial.clear()
+        return chunk[len(_BOM) :] if chunk.startswith(_BOM) else chunk
+
     def _lines(self, chunk: bytes) -> list[bytes]:
         """The complete lines ``chunk`` ends (the unterminated rest is kept for later)."""
         if not chunk:
             return []
         if not self._started:
-            self._partial += chunk
-            if len(self._partial) < len(_BOM) and _BOM.startswith(bytes(self._partial)):
-                return []  # could still be a BOM: wait for more
-            self._started = True
-            chunk = bytes(self._partial)
-            self._partial.clear()
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
+            started = self._start(chunk)
+            if started is None:
+                return []
+            chunk = started
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":
