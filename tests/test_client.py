@@ -461,6 +461,24 @@ async def test_async_retries_then_raise_when_out_of_attempts(upstream: Any) -> N
     assert len(server.requests) == 3
 
 
+@contextlib.asynccontextmanager
+async def loop_ticks() -> AsyncIterator[list[int]]:
+    """Count the event loop's 10 ms ticks while the block runs (``[count]``): a loop blocked by
+    a read counts none."""
+    ticks = [0]
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks[0] += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield ticks
+    finally:
+        task.cancel()
+
+
 @pytest.mark.anyio
 async def test_aiterate_over_a_sync_source_does_not_block_the_loop() -> None:
     def slow() -> Iterator[bytes]:
@@ -468,20 +486,13 @@ async def test_aiterate_over_a_sync_source_does_not_block_the_loop() -> None:
             time.sleep(0.05)  # a blocking read
             yield piece
 
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    events = rxresponses.from_bytes(slow()).pipe(rxresponses.chat_sse_to_responses())
-    texts = [e.delta async for e in rxresponses.aiterate(events) if e.type.endswith("text.delta")]
-    task.cancel()
+    async with loop_ticks() as ticks:
+        events = rxresponses.from_bytes(slow()).pipe(rxresponses.chat_sse_to_responses())
+        texts = [
+            e.delta async for e in rxresponses.aiterate(events) if e.type.endswith("text.delta")
+        ]
     assert texts == ["a", "b", "c"]
-    assert ticks >= 10  # ~0.35 s of blocking reads; a blocked loop would count 0
+    assert ticks[0] >= 10  # ~0.35 s of blocking reads; a blocked loop would count 0
 
 
 @pytest.mark.anyio
@@ -498,23 +509,14 @@ async def test_aiterate_over_create_with_a_sync_client_does_not_block_the_loop(
         await conn.end()
 
     server = upstream(handler)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    with httpx.Client(base_url=server.url) as http:
-        events = rxresponses.responses.create(http, model="m", input="x")
-        texts = [
-            e.delta async for e in rxresponses.aiterate(events) if e.type.endswith("text.delta")
-        ]
-    task.cancel()
+    async with loop_ticks() as ticks:
+        with httpx.Client(base_url=server.url) as http:
+            events = rxresponses.responses.create(http, model="m", input="x")
+            texts = [
+                e.delta async for e in rxresponses.aiterate(events) if e.type.endswith("text.delta")
+            ]
     assert texts == ["s", "l", "o", "w"]
-    assert ticks >= 10  # ~0.4 s of blocking reads; a blocked loop would count 0
+    assert ticks[0] >= 10  # ~0.4 s of blocking reads; a blocked loop would count 0
 
 
 @pytest.mark.anyio
