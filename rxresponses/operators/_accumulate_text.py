@@ -1,8 +1,10 @@
 """Message signals -> ``message`` item events (``output_text`` and ``refusal`` parts).
 
 :class:`TextStage` is the state machine; :func:`accumulate_text` its operator shell. Text is kept
-as :class:`~rxresponses.operators._final.Fragments` per part and joined once, when the part
-closes: no per-delta work grows with the stream.
+as :class:`~rxresponses.operators._core.Fragments` per part and joined once, when the part
+closes: no per-delta work grows with the stream. When nothing after it reads the events inside
+a message (only the final Response is wanted), it emits each message whole: ``output_item.added``
+and ``.done`` (see ``emit_items_only()`` in :mod:`rxresponses.operators._core`).
 """
 
 from __future__ import annotations
@@ -26,20 +28,30 @@ from ..types.events import (
     ResponseTextDoneEvent,
 )
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
-from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, TextDelta
-from ._core import _BLOCK, Fragments, stage_operator, text_event_maker
+from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, StreamFinished, TextDelta
+from ._core import _BLOCK, NOTHING, Fragments, left_open, stage_operator, text_event_maker
 from ._split_by_item import url_annotations
 
 __all__ = ["TextStage", "accumulate_text"]
 
 
+def _no_event(text: str) -> Any:
+    """A part's ``make`` when the stage emits whole messages only: no delta event."""
+    return NOTHING
+
+
 class _Part:
     __slots__ = ("fragments", "kind", "logprobs", "make")
 
-    def __init__(self, kind: str, item_id: str, output_index: int, content_index: int) -> None:
+    def __init__(
+        self, kind: str, item_id: str, output_index: int, content_index: int, events: bool
+    ) -> None:
         self.kind = kind  # "output_text" | "refusal"
         self.fragments = Fragments()
         self.logprobs: list[dict[str, Any]] = []
+        if not events:
+            self.make: Callable[[str], Any] = _no_event
+            return
         event: type[WireModel] = (
             ResponseTextDeltaEvent if kind == "output_text" else ResponseRefusalDeltaEvent
         )
@@ -53,11 +65,6 @@ class _Part:
         # The delta event of a fragment without logprobs (the per-token path: see
         # TextStage.handle_delta, which appends the fragment itself).
         self.make = text_event_maker(event, fields)
-
-    def delta(self, text: str) -> Any:
-        """Append a fragment without logprobs; return its delta event."""
-        self.fragments.append(text)
-        return self.make(text)
 
 
 class _Message:
@@ -77,6 +84,7 @@ class TextStage:
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({TextDelta, RefusalDelta, ItemStarted, ItemFinished})
+
     #: The signals :meth:`handle_delta` takes (the driver's fast path).
     delta_types = frozenset({TextDelta})
     name = "accumulate_text()"
@@ -90,6 +98,16 @@ class TextStage:
         self._last_part: _Part | None = None
         self._last_tail: list[str] = []
         self._last_make: Callable[[str], Any] | None = None
+        # Whether it builds the events inside a message (see emit_items_only).
+        self._events = True
+
+    def emit_items_only(self) -> None:
+        """Nobody after this stage reads the events inside a message (the driver says so; see
+        :mod:`rxresponses.operators._core`): emit each message whole, ``output_item.added`` and
+        ``.done``, and close the messages still open when the stream ends (status
+        ``incomplete``, the text kept), since nobody after can."""
+        self._events = False
+        self.handles = TextStage.handles | {StreamFinished}
 
     def handle_delta(self, value: TextDelta) -> Any:
         """The ``output_text.delta`` event of a :class:`TextDelta` for the item and open
@@ -105,6 +123,7 @@ class TextStage:
         return None
 
     def handle(self, value: Any) -> list[Any] | None:
+        """The events of one signal (``None``: not a message's, passed on)."""
         self._last_id = None
         if isinstance(value, TextDelta):
             return self._delta(value.item_id, "output_text", value.text, value.logprobs)
@@ -126,13 +145,22 @@ class TextStage:
             )
             out.append(ResponseOutputItemDoneEvent.build(output_index=msg.output_index, item=item))
             return out
+        if isinstance(value, StreamFinished) and self._items:  # (emitting whole messages only)
+            return [*self._close_open(), value]
         return None
 
     def finish(self) -> list[Any]:
-        return []
+        return [] if self._events else self._close_open()
 
-    def fail(self, exc: Exception) -> None:
-        return None
+    def fail(self, exc: Exception) -> list[Any] | None:
+        return None if self._events else self._close_open()
+
+    def _close_open(self) -> list[Any]:
+        """Close the messages still open, as cut short (emitting whole messages only)."""
+        out: list[Any] = []
+        for finished in left_open("message", self._items):
+            out += self.handle(finished) or ()
+        return out
 
     def _delta(
         self, item_id: str, kind: str, text: str, logprobs: list[dict[str, Any]] | None
@@ -143,25 +171,28 @@ class TextStage:
         if part is None or part.kind != kind:
             if part is not None:
                 out = self._close_part(msg)
-            part = msg.open = _Part(kind, item_id, msg.output_index, len(msg.parts))
-            new: ResponseOutputText | ResponseOutputRefusal = (
-                ResponseOutputText.build(annotations=[], text="", logprobs=[])
-                if kind == "output_text"
-                else ResponseOutputRefusal.build(refusal="")
-            )
-            out.append(
-                ResponseContentPartAddedEvent.build(
-                    item_id=item_id,
-                    output_index=msg.output_index,
-                    content_index=len(msg.parts),
-                    part=new,
+            part = msg.open = _Part(kind, item_id, msg.output_index, len(msg.parts), self._events)
+            if self._events:
+                new: ResponseOutputText | ResponseOutputRefusal = (
+                    ResponseOutputText.build(annotations=[], text="", logprobs=[])
+                    if kind == "output_text"
+                    else ResponseOutputRefusal.build(refusal="")
                 )
-            )
+                out.append(
+                    ResponseContentPartAddedEvent.build(
+                        item_id=item_id,
+                        output_index=msg.output_index,
+                        content_index=len(msg.parts),
+                        part=new,
+                    )
+                )
+        part.fragments.append(text)
         # Logprobs (output_text only) go out as OpenAI sends them, ``bytes`` included, on the
         # delta and on the ``.done`` event as well as on the finished part.
         if logprobs:
-            part.fragments.append(text)
             part.logprobs.extend(logprobs)
+            if not self._events:
+                return out
             out.append(
                 ResponseTextDeltaEvent(
                     item_id=item_id,
@@ -171,8 +202,10 @@ class TextStage:
                     logprobs=logprobs,
                 )
             )
-        else:  # every field given, already typed (see trusted())
-            out.append(part.delta(text))
+        else:
+            one = part.make(text)  # every field given, already typed (see trusted())
+            if one is not NOTHING:
+                out.append(one)
             if kind == "output_text":  # the next delta of this part takes the fast path
                 self._last_id, self._last_part = item_id, part
                 self._last_tail, self._last_make = part.fragments._tail, part.make
@@ -180,63 +213,44 @@ class TextStage:
 
     def _close_part(self, msg: _Message, finished: ItemFinished | None = None) -> list[Any]:
         """Close the open part; when the message ends (``finished``), its citations become
-        ``annotation.added`` events before ``output_text.done`` and the part's annotations."""
+        ``annotation.added`` events before ``output_text.done`` and the part's annotations.
+        (Emitting whole messages only: the part is kept for the message, no event.)"""
         part = msg.open
         if part is None:
             return []
         msg.open = None
         index = len(msg.parts)
         text = part.fragments.join()
+        events = self._events
         out: list[Any] = []
         final: ResponseOutputText | ResponseOutputRefusal
+        ids = {"item_id": msg.item_id, "output_index": msg.output_index, "content_index": index}
         if part.kind == "output_text":
             annotations: list[Any] = []
             if finished is not None and (finished.sources or finished.citations):
                 annotations = url_annotations(text, finished.sources, finished.citations)
-                out.extend(
-                    ResponseOutputTextAnnotationAddedEvent.build(
-                        item_id=msg.item_id,
-                        output_index=msg.output_index,
-                        content_index=index,
-                        annotation_index=k,
-                        annotation=annotation,
+                if events:
+                    out.extend(
+                        ResponseOutputTextAnnotationAddedEvent.build(
+                            **ids, annotation_index=k, annotation=annotation
+                        )
+                        for k, annotation in enumerate(annotations)
                     )
-                    for k, annotation in enumerate(annotations)
-                )
             # Logprobs arrive as dicts, which validation turns into Logprob models; without
             # them, every value already has its declared type.
             validated = bool(part.logprobs)
-            make_done = ResponseTextDoneEvent if validated else ResponseTextDoneEvent.build
+            if events:
+                make_done = ResponseTextDoneEvent if validated else ResponseTextDoneEvent.build
+                out.append(make_done(**ids, text=text, logprobs=list(part.logprobs)))
             make_part = ResponseOutputText if validated else ResponseOutputText.build
-            out.append(
-                make_done(
-                    item_id=msg.item_id,
-                    output_index=msg.output_index,
-                    content_index=index,
-                    text=text,
-                    logprobs=list(part.logprobs),
-                )
-            )
             final = make_part(annotations=annotations, text=text, logprobs=part.logprobs or [])
         else:
-            out.append(
-                ResponseRefusalDoneEvent.build(
-                    item_id=msg.item_id,
-                    output_index=msg.output_index,
-                    content_index=index,
-                    refusal=text,
-                )
-            )
+            if events:
+                out.append(ResponseRefusalDoneEvent.build(**ids, refusal=text))
             final = ResponseOutputRefusal.build(refusal=text)
         msg.parts.append(final)
-        out.append(
-            ResponseContentPartDoneEvent.build(
-                item_id=msg.item_id,
-                output_index=msg.output_index,
-                content_index=index,
-                part=shallow_copy(final),
-            )
-        )
+        if events:
+            out.append(ResponseContentPartDoneEvent.build(**ids, part=shallow_copy(final)))
         return out
 
 

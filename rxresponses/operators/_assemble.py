@@ -603,6 +603,10 @@ class AssembledResponse:
 
     name = "assemble() | final_response()"
     delta_types = _DELTA_EVENTS
+    #: Of the events it takes, it reads only whole items: each item of the Response is the one
+    #: its ``output_item.done`` carries (see ``emit_items_only()`` in
+    #: :mod:`rxresponses.operators._core`); it passes no event on.
+    items_only = True
 
     def __init__(self, assembler: Assembler) -> None:
         self._asm = assembler

@@ -13,6 +13,10 @@ Two shapes, chosen with ``as_summary``:
 The raw text events are named as OpenAI names them (``response.reasoning_text.delta`` /
 ``.done``) unless ``event_names="open-responses"`` asks for the Open Responses specification's
 ``response.reasoning.delta`` / ``.done``; the choice is made once, when the stage is built.
+
+When nothing after it reads the events inside an item (only the final Response is wanted), it
+emits each reasoning item whole: ``output_item.added`` and ``.done`` (see ``emit_items_only()``
+in :mod:`rxresponses.operators._core`).
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ from ..types.events import (
 from ..types.response import Content as ReasoningContent
 from ..types.response import ResponseReasoningItem
 from ..types.response import Summary as ReasoningSummary
-from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta
-from ._core import Fragments, delta_maker, stage_operator
+from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta, StreamFinished
+from ._core import Fragments, delta_maker, fragment_appender, left_open, stage_operator
 
 __all__ = ["ReasoningStage", "check_event_names", "collect_reasoning"]
 
@@ -51,10 +55,21 @@ class _Reasoning:
     __slots__ = ("delta", "fragments", "output_index")
 
     def __init__(
-        self, item_id: str, output_index: int, *, as_summary: bool, spec_names: bool = False
+        self,
+        item_id: str,
+        output_index: int,
+        *,
+        as_summary: bool,
+        spec_names: bool = False,
+        events: bool = True,
     ) -> None:
         self.output_index = output_index
         self.fragments = Fragments()
+        #: Append a fragment; return its delta event (or NOTHING, without ``events``).
+        self.delta: Callable[[str], Any]
+        if not events:
+            self.delta = fragment_appender(self.fragments)
+            return
         event: type[WireModel]
         fields: dict[str, Any] = {"item_id": item_id, "output_index": output_index}
         if as_summary:
@@ -97,6 +112,16 @@ class ReasoningStage:
         # signal resets them.
         self._last_id: str | None = None
         self._last_delta: Callable[[str], Any] | None = None
+        # Whether it builds the events inside an item (see emit_items_only).
+        self._events = True
+
+    def emit_items_only(self) -> None:
+        """Nobody after this stage reads the events inside an item (the driver says so; see
+        :mod:`rxresponses.operators._core`): emit each reasoning item whole,
+        ``output_item.added`` and ``.done``, and close those still open when the stream ends
+        (status ``incomplete``, the text kept), since nobody after can."""
+        self._events = False
+        self.handles = ReasoningStage.handles | {StreamFinished}
 
     def handle_delta(self, value: ReasoningDelta) -> Any:
         """The delta event of a :class:`ReasoningDelta` for the item of the previous one (its
@@ -110,6 +135,10 @@ class ReasoningStage:
         if isinstance(value, ReasoningDelta):
             item = self._items[value.item_id]
             out: list[Any] = []
+            if not self._events:
+                item.delta(value.text)
+                self._last_id, self._last_delta = value.item_id, item.delta
+                return out
             if not item.fragments:  # the first delta opens the part
                 oi = item.output_index
                 if self._summary:
@@ -139,6 +168,7 @@ class ReasoningStage:
                 value.output_index,
                 as_summary=self._summary,
                 spec_names=self._spec_names,
+                events=self._events,
             )
             added = ResponseReasoningItem.build(
                 id=value.item_id, summary=[], content=[], status="in_progress"
@@ -149,13 +179,22 @@ class ReasoningStage:
             if state is None:
                 return []
             return self._close(value, state)
+        if isinstance(value, StreamFinished) and self._items:  # (emitting whole items only)
+            return [*self._close_open(), value]
         return None
 
     def finish(self) -> list[Any]:
-        return []
+        return [] if self._events else self._close_open()
 
-    def fail(self, exc: Exception) -> None:
-        return None
+    def fail(self, exc: Exception) -> list[Any] | None:
+        return None if self._events else self._close_open()
+
+    def _close_open(self) -> list[Any]:
+        """Close the items still open, as cut short (emitting whole items only)."""
+        out: list[Any] = []
+        for finished in left_open("reasoning", self._items):
+            out += self.handle(finished) or ()
+        return out
 
     def _close(self, value: ItemFinished, state: _Reasoning) -> list[Any]:
         out: list[Any] = []
@@ -164,7 +203,12 @@ class ReasoningStage:
         content: list[ReasoningContent] = []
         if state.fragments:
             text = state.fragments.join()
-            if self._summary:
+            if not self._events:  # the item whole, no event inside it
+                if self._summary:
+                    summary.append(ReasoningSummary.build(text=text))
+                else:
+                    content.append(ReasoningContent.build(text=text))
+            elif self._summary:
                 summary.append(ReasoningSummary.build(text=text))
                 out.append(
                     ResponseReasoningSummaryTextDoneEvent.build(

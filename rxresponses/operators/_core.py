@@ -29,6 +29,18 @@ A *stage* is a plain state machine, one per subscription:
 * ``fuse(next_stage)`` (optional): one stage doing what it and ``next_stage``, its neighbour in
   the chain, do together, or ``None``; the driver merges adjacent stages that know each other
   (``decode_sse | parse_chunks | split_by_item``, ``assemble | final_response``).
+* ``items_only`` (optional, default ``False``) and ``emit_items_only()`` (optional): **demand**.
+  A stage with ``items_only`` reads, of the Responses events it takes, only whole items
+  (``output_item.added`` / ``.done``), lifecycle and ``error`` events, and passes no event on:
+  the fused ``assemble() | final_response()``, whose Response takes each item whole from its
+  ``output_item.done``. When nothing after a stage reads the events *inside* an item (every
+  later stage up to one with ``items_only`` names no event class in its ``handles``, so events
+  pass it unseen), the driver calls the stage's ``emit_items_only()`` before the first value:
+  from then on it builds no part, delta or text ``.done`` events, only each item's ``.added``
+  and ``.done`` (the item whole), and closes the items it still holds open itself when the
+  stream finishes or fails (status ``incomplete``, the text kept), since the events that would
+  let a later stage close them are not built. The item stages offer it; a stage of your own
+  reads everything unless it says otherwise.
 
 Every public operator is the same thin shell, :func:`stage_operator`, over its stage. Shells piped
 one after another (``source.pipe(split_by_item(), collect_reasoning(), ...)``) fuse: the
@@ -61,7 +73,7 @@ calling the driver for each value, on the scheduler the source would use; so
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from reactivex import Observable, abc
@@ -74,6 +86,7 @@ from ..types._base import WireModel
 from ..types._compat import text_maker
 from ..types.aliases import IdFactory
 from ..types.registry import event_type
+from ..types.signals import ItemFinished, ItemKind
 
 __all__ = [
     "NOTHING",
@@ -84,6 +97,8 @@ __all__ = [
     "Stage",
     "StagedObservable",
     "delta_maker",
+    "fragment_appender",
+    "left_open",
     "random_ids",
     "stage_chain",
     "stage_operator",
@@ -149,6 +164,7 @@ class Driver:
 
     def __init__(self, stages: Sequence[Any], observer: abc.ObserverBase[Any]) -> None:
         stages = self._stages = _fuse(list(stages))
+        _tell_demand(stages)
         self._observer = observer
         n = len(stages)
         self._closed = [False] * (n + 1)  # stage i's input (n: the subscriber) is closed
@@ -395,6 +411,26 @@ def _fuse(stages: list[Any]) -> list[Any]:
             out.pop()
         out.append(stage)
     return out
+
+
+def _tell_demand(stages: Sequence[Any]) -> None:
+    """Call ``emit_items_only()`` on each stage after which nobody reads the events inside an
+    item (see the module docstring): walking back from the subscriber (who reads everything),
+    a stage with ``items_only`` reads only whole items; one whose ``handles`` names no event
+    class lets events pass unseen, so what is read after it is read after the stage before it;
+    any other stage may read every event."""
+    inside_read = True  # whether what the current stage emits reaches a reader of inner events
+    for stage in reversed(stages):
+        if not inside_read:
+            emit_items_only = getattr(stage, "emit_items_only", None)
+            if emit_items_only is not None:
+                emit_items_only()
+        if getattr(stage, "items_only", False):
+            inside_read = False
+            continue
+        handles = getattr(stage, "handles", None)
+        if handles is None or any(issubclass(kind, WireModel) for kind in handles):
+            inside_read = True
 
 
 class _Flag:
@@ -652,6 +688,32 @@ def text_event_maker(event: type[WireModel], fields: dict[str, Any]) -> Callable
     template = {name: given[name] for name in names}  # in declared order
     # what WireModel.trusted() does, bound once
     return text_maker(event, template, "delta", "logprobs" if "logprobs" in template else None)
+
+
+def fragment_appender(fragments: Fragments) -> Callable[[str], Any]:
+    """What :func:`delta_maker` makes, for a stage that emits whole items only (see
+    ``emit_items_only()`` in the module docstring): append a fragment to ``fragments``; build no
+    event (return :data:`NOTHING`)."""
+    tail, settle = fragments._tail, fragments._settle  # Fragments.append(), inlined
+
+    def append(text: str) -> Any:
+        tail.append(text)
+        if len(tail) >= _BLOCK:
+            settle()
+        return NOTHING
+
+    return append
+
+
+def left_open(kind: ItemKind, items: Mapping[str, Any]) -> list[ItemFinished]:
+    """The signals that close the items a stage still holds open (``items``: item id -> its
+    state, with the item's ``output_index``) as cut short: what a stage that emits whole items
+    only sends itself when the stream ends before they closed (see ``emit_items_only()`` in the
+    module docstring). In the order they were opened."""
+    return [
+        ItemFinished(kind, item_id, item.output_index, "incomplete")
+        for item_id, item in items.items()
+    ]
 
 
 def delta_maker(

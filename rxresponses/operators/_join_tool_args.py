@@ -2,7 +2,10 @@
 
 :class:`ToolCallStage` is the state machine; :func:`join_tool_args` its operator shell. Argument
 fragments are streamed as ``function_call_arguments.delta`` as they arrive and joined once, into
-``function_call_arguments.done`` and the finished item.
+``function_call_arguments.done`` and the finished item. When nothing after it reads the events
+inside an item (only the final Response is wanted), it emits each call whole:
+``output_item.added`` and ``.done`` (see ``emit_items_only()`` in
+:mod:`rxresponses.operators._core`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from ..types.events import (
     ResponseOutputItemDoneEvent,
 )
 from ..types.response import ResponseFunctionToolCall
-from ..types.signals import ItemFinished, ItemStarted, ToolCallDelta
-from ._core import Fragments, delta_maker, stage_operator
+from ..types.signals import ItemFinished, ItemStarted, StreamFinished, ToolCallDelta
+from ._core import NOTHING, Fragments, delta_maker, fragment_appender, left_open, stage_operator
 
 __all__ = ["ToolCallStage", "join_tool_args"]
 
@@ -28,13 +31,20 @@ __all__ = ["ToolCallStage", "join_tool_args"]
 class _Call:
     __slots__ = ("call_id", "delta", "fragments", "name", "output_index")
 
-    def __init__(self, item_id: str, output_index: int, call_id: str, name: str) -> None:
+    def __init__(
+        self, item_id: str, output_index: int, call_id: str, name: str, events: bool
+    ) -> None:
         self.output_index = output_index
         self.call_id = call_id
         self.name = name
         self.fragments = Fragments()
         fields = {"item_id": item_id, "output_index": output_index}
-        self.delta = delta_maker(ResponseFunctionCallArgumentsDeltaEvent, self.fragments, fields)
+        #: Append a fragment; return its delta event (or NOTHING, without ``events``).
+        self.delta = (
+            delta_maker(ResponseFunctionCallArgumentsDeltaEvent, self.fragments, fields)
+            if events
+            else fragment_appender(self.fragments)
+        )
 
 
 class ToolCallStage:
@@ -50,6 +60,16 @@ class ToolCallStage:
 
     def __init__(self) -> None:
         self._calls: dict[str, _Call] = {}
+        # Whether it builds the events inside a call (see emit_items_only).
+        self._events = True
+
+    def emit_items_only(self) -> None:
+        """Nobody after this stage reads the events inside an item (the driver says so; see
+        :mod:`rxresponses.operators._core`): emit each call whole, ``output_item.added`` and
+        ``.done``, and close those still open when the stream ends (status ``incomplete``, the
+        arguments kept), since nobody after can."""
+        self._events = False
+        self.handles = ToolCallStage.handles | {StreamFinished}
 
     def handle_delta(self, value: ToolCallDelta) -> Any:
         """The ``function_call_arguments.delta`` event of a :class:`ToolCallDelta` for an open
@@ -59,9 +79,16 @@ class ToolCallStage:
 
     def handle(self, value: Any) -> list[Any] | None:
         if isinstance(value, ToolCallDelta):
-            return [self._calls[value.item_id].delta(value.arguments)]
+            one = self._calls[value.item_id].delta(value.arguments)
+            return [] if one is NOTHING else [one]
         if isinstance(value, ItemStarted) and value.kind == "function_call":
-            call = _Call(value.item_id, value.output_index, value.call_id or "", value.name or "")
+            call = _Call(
+                value.item_id,
+                value.output_index,
+                value.call_id or "",
+                value.name or "",
+                self._events,
+            )
             self._calls[value.item_id] = call
             item = ResponseFunctionToolCall.build(
                 id=value.item_id,
@@ -83,19 +110,31 @@ class ToolCallStage:
                 arguments=arguments,
                 status=value.status,
             )
+            item_done = ResponseOutputItemDoneEvent.build(output_index=done.output_index, item=item)
+            if not self._events:
+                return [item_done]
             return [
                 ResponseFunctionCallArgumentsDoneEvent.build(
                     item_id=value.item_id, output_index=done.output_index, arguments=arguments
                 ),
-                ResponseOutputItemDoneEvent.build(output_index=done.output_index, item=item),
+                item_done,
             ]
+        if isinstance(value, StreamFinished) and self._calls:  # (emitting whole calls only)
+            return [*self._close_open(), value]
         return None
 
     def finish(self) -> list[Any]:
-        return []
+        return [] if self._events else self._close_open()
 
-    def fail(self, exc: Exception) -> None:
-        return None
+    def fail(self, exc: Exception) -> list[Any] | None:
+        return None if self._events else self._close_open()
+
+    def _close_open(self) -> list[Any]:
+        """Close the calls still open, as cut short (emitting whole calls only)."""
+        out: list[Any] = []
+        for finished in left_open("function_call", self._calls):
+            out += self.handle(finished) or ()
+        return out
 
 
 def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:
