@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from reactivex import operators as ops
 
 from rxresponses import operators as rxo
+from rxresponses.operators import _parse
 from rxresponses.operators._final import Fragments
 from rxresponses.pipelines import chat_sse_to_responses, chat_to_responses
 from rxresponses.scripted import ScriptedToolCall, ScriptedTurn, chat_chunks, chat_sse
@@ -176,8 +177,16 @@ def test_fast_path_is_taken(monkeypatch: pytest.MonkeyPatch, loader: str) -> Non
         calls["fast"] += len(texts)  # each string is one chunk read without parse_chunk()
         return slot, index, texts
 
+    validated: list[Any] = []
+    parse_chunk = _parse.parse_chunk
+
+    def counting_parse(data: Any) -> Any:
+        validated.append(data)
+        return parse_chunk(data)
+
     monkeypatch.setattr(FastChunkReader, "read_new", counting)
     monkeypatch.setattr(FastChunkReader, "read_run", counting_runs)
+    monkeypatch.setattr(_parse, "parse_chunk", counting_parse)
     turn = ScriptedTurn(
         reasoning="r" * 50,
         text="t" * 50,
@@ -187,6 +196,9 @@ def test_fast_path_is_taken(monkeypatch: pytest.MonkeyPatch, loader: str) -> Non
     assert fast == typed
     assert calls["fast"] > 20
     assert calls["slow"] <= 3
+    # The first chunk (role), the finish chunk and the usage chunk are read without pydantic
+    # too (read_new, read_end): the fast pipeline validated no chunk; the typed one, every one.
+    assert len(validated) == len(list(chat_chunks(turn)))
 
 
 @pytest.mark.parametrize(
@@ -234,6 +246,109 @@ def test_reader_accepts_the_common_shapes(data: str, loader: str) -> None:
 )
 def test_reader_declines_everything_else(data: str, loader: str) -> None:
     assert FastChunkReader().read(data) is None
+
+
+_USAGE = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ('{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}', ("stop", None)),
+        (
+            '{"id":"c","model":"m","created":1.5,"choices":[{"index":0,"delta":{"role":"assistant",'
+            '"content":"","tool_calls":null},"logprobs":null,"finish_reason":"length"}]}',
+            ("length", None),
+        ),
+        (
+            '{"choices":[{"delta":{"content":null},"finish_reason":"tool_calls"}]}',
+            ("tool_calls", None),
+        ),
+        ('{"choices":[],"usage":' + json.dumps(_USAGE) + "}", (None, _USAGE)),
+        ('{"choices":[],"usage":{}}', (None, {})),
+        (
+            '{"choices":[],"usage":{"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":1},'
+            '"completion_tokens_details":null,"prompt_cache_hit_tokens":2,"x":[1]}}',
+            (
+                None,
+                {
+                    "prompt_tokens": 3,
+                    "prompt_tokens_details": {"cached_tokens": 1},
+                    "completion_tokens_details": None,
+                    "prompt_cache_hit_tokens": 2,
+                    "x": [1],
+                },
+            ),
+        ),
+        (
+            '{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":'
+            + json.dumps(_USAGE)
+            + "}",
+            ("stop", _USAGE),
+        ),
+    ],
+)
+def test_reader_reads_the_end_of_a_stream(data: str, expected: Any, loader: str) -> None:
+    assert FastChunkReader().read_end(data) == expected
+    assert FastChunkReader().read(data) is None  # not a delta: read_new declines it
+
+
+_DECLINED_ENDS = [
+    "not json",
+    "[]",
+    '{"choices":[]}',
+    '{"choices":[],"usage":null}',
+    '{"usage":' + json.dumps(_USAGE) + "}",
+    '{"choices":[{"index":0,"delta":{}}]}',
+    '{"choices":[{"index":0,"delta":{},"finish_reason":""}]}',
+    '{"choices":[{"index":0,"delta":{},"finish_reason":1}]}',
+    '{"choices":[{"index":1,"delta":{},"finish_reason":"stop"}]}',
+    '{"choices":[{"index":true,"delta":{},"finish_reason":"stop"}]}',
+    '{"choices":[{"index":0,"delta":{},"finish_reason":"stop","logprobs":{}}]}',
+    '{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}',
+    '{"choices":[{"index":0,"delta":{"role":1},"finish_reason":"stop"}]}',
+    '{"choices":[{"index":0,"delta":{"tool_calls":[]},"finish_reason":"stop"}]}',
+    '{"choices":[{"index":0,"delta":null,"finish_reason":"stop"}]}',
+    '{"choices":[{"index":0,"finish_reason":"stop"},{"index":1,"finish_reason":"stop"}]}',
+    '{"choices":[],"usage":{"prompt_tokens":1.0}}',
+    '{"choices":[],"usage":{"prompt_tokens":"1"}}',
+    '{"choices":[],"usage":{"total_tokens":true}}',
+    '{"choices":[],"usage":{"prompt_tokens_details":[]}}',
+    '{"choices":[],"usage":[]}',
+    '{"choices":[],"usage":{},"x_groq":{}}',
+    '{"choices":[],"usage":{},"error":{"message":"m"}}',
+    '{"choices":[],"usage":{},"model":null}',
+    '{"choices":[],"usage":{},"citations":["https://a"]}',
+]
+
+
+@pytest.mark.parametrize("data", _DECLINED_ENDS)
+def test_reader_declines_other_ends(data: str, loader: str) -> None:
+    assert FastChunkReader().read_end(data) is None
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        '{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+        '{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"length"}]}',
+        '{"choices":[{"index":0,"delta":{},"finish_reason":"content_filter"}],"usage":'
+        + json.dumps(_USAGE)
+        + "}",
+        '{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":9,'
+        '"completion_tokens_details":{"reasoning_tokens":3}}}',
+        '{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2,"prompt_cache_hit_tokens":3}}',
+        *_DECLINED_ENDS,
+    ],
+)
+def test_fast_path_equals_typed_path_on_stream_ends(ending: str, loader: str) -> None:
+    """Each ending after an answer, and after a finish chunk: the same events, read fast or
+    not (the declined ones are read by pydantic, which may fail the stream)."""
+    answer = '{"id":"c","model":"m","created":1,"choices":[{"index":0,"delta":{"content":"Hi"}}]}'
+    finish = '{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+    for datas in ([answer, ending], [answer, finish, ending], [answer, ending, finish]):
+        body = "".join(f"data: {d}\n\n" for d in [*datas, "[DONE]"]).encode()
+        _assert_same([body])
 
 
 def _chunk(delta: dict[str, Any], **extra: Any) -> dict[str, Any]:

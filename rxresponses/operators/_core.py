@@ -429,8 +429,22 @@ def _tell_demand(stages: Sequence[Any]) -> None:
             inside_read = False
             continue
         handles = getattr(stage, "handles", None)
-        if handles is None or any(issubclass(kind, WireModel) for kind in handles):
+        if handles is None or _names_an_event(handles):
             inside_read = True
+
+
+def _names_an_event(handles: frozenset[type]) -> bool:
+    """Whether ``handles`` names an event class (memoized: a stage's ``handles`` is one of a
+    few sets, and ``issubclass`` on pydantic's metaclass costs more than the rest of
+    :func:`_tell_demand`)."""
+    names = _NAMES_AN_EVENT.get(handles)
+    if names is None:
+        names = _NAMES_AN_EVENT[handles] = any(issubclass(kind, WireModel) for kind in handles)
+    return names
+
+
+#: ``handles`` set -> whether it names an event class (see :func:`_names_an_event`).
+_NAMES_AN_EVENT: dict[frozenset[type], bool] = {}
 
 
 class _Flag:

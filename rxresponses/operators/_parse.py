@@ -133,9 +133,10 @@ class ChatSplitStage:
         self.name = "parse_chunks() | split_by_item()"
         if decoder is not None:
             self.name = "decode_sse() | " + self.name
-        reader = FastChunkReader(splitter.choice_index)
+        reader = self._reader = FastChunkReader(splitter.choice_index)
         self._run = reader.read_run
         self._read_new = reader.read_new
+        self._read_end = reader.read_end
         #: ``[DONE]`` came, or the splitter ended the stream.
         self.ended = False
 
@@ -225,13 +226,22 @@ class ChatSplitStage:
             if data == "[DONE]" or data == b"[DONE]":
                 out.extend(splitter.finish(done=True))
                 return self._end(out)
-            if splitter.started and type(data) is str:
+            if type(data) is str:
                 read = read_new(data)  # no template reads it (run() said so)
                 if read is not None:
                     fields = read
                     try:
+                        if not splitter.started:
+                            out += splitter.start_fast(self._reader.top or {})
                         out += handle_fast(fields)
                     except Exception as exc:  # as handle(): a chunk it cannot read fails it
+                        out += splitter.fail(exc)
+                    continue
+                end = self._read_end(data) if splitter.started else None
+                if end is not None:  # the finish or usage chunk
+                    try:
+                        out += splitter.handle_end(*end)
+                    except Exception as exc:  # as above
                         out += splitter.fail(exc)
                     continue
             try:

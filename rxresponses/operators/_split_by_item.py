@@ -426,6 +426,30 @@ class ChunkSplitter:
         else:
             out.append(StreamStarted(chunk.model, int(chunk.created), chunk.id))
 
+    def start_fast(self, top: dict[str, Any]) -> list[Signal]:
+        """What :meth:`handle` does first with the stream's first chunk, when
+        :class:`~rxresponses.types.chat.FastChunkReader` read it (``top``: its top level,
+        checked): start the stream. Then :meth:`handle_fast` takes the chunk's fields."""
+        if self.started or self.ended:
+            return []
+        self.started = True
+        get = top.get
+        return [StreamStarted(get("model", ""), int(get("created", 0)), get("id", ""))]
+
+    def handle_end(self, reason: str | None, usage: dict[str, Any] | None) -> list[Signal]:
+        """:meth:`handle` for a chunk that
+        :meth:`~rxresponses.types.chat.FastChunkReader.read_end` read, once the stream has
+        started: its ``usage``, then the converted choice's ``finish_reason`` (its delta adds
+        nothing); the same helpers."""
+        out: list[Signal] = []
+        if self.ended:
+            return out
+        if usage is not None:
+            self._usage = _map_usage_dict(usage)
+        if reason:
+            self._on_finish_reason(reason, out)
+        return out
+
     def _new(self, kind: ItemKind) -> _Item:
         prefix = {"message": "msg", "reasoning": "rs", "function_call": "fc"}[kind]
         item = _Item(kind, self._ids(prefix), self._next_index)
@@ -829,35 +853,65 @@ def _map_logprobs(entries: list[Any]) -> list[dict[str, Any]]:
 
 def _map_usage(usage: Any) -> ResponseUsage:
     """Chat ``usage`` -> :class:`ResponseUsage` (see "Usage" in the module docstring)."""
-    prompt_details = usage.prompt_tokens_details or {}
-    completion_details = usage.completion_tokens_details or {}
-    extra = usage.model_extra or {}
+    return _map_usage_fields(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.total_tokens,
+        usage.prompt_tokens_details or {},
+        usage.completion_tokens_details or {},
+        usage.model_extra or {},
+    )
+
+
+def _map_usage_dict(usage: dict[str, Any]) -> ResponseUsage:
+    """:func:`_map_usage` for the ``usage`` object of a chunk
+    :meth:`~rxresponses.types.chat.FastChunkReader.read_end` read (its fields of the types a
+    :class:`~rxresponses.types.chat.CompletionUsage` keeps; the others its extras)."""
+    get = usage.get
+    return _map_usage_fields(
+        get("prompt_tokens", 0),
+        get("completion_tokens", 0),
+        get("total_tokens", 0),
+        get("prompt_tokens_details") or {},
+        get("completion_tokens_details") or {},
+        usage,  # the declared fields are never read as extras
+    )
+
+
+def _map_usage_fields(
+    prompt_tokens: Any,
+    completion_tokens: Any,
+    total_tokens: Any,
+    prompt_details: dict[str, Any],
+    completion_details: dict[str, Any],
+    extra: dict[str, Any],
+) -> ResponseUsage:
     cached = prompt_details.get("cached_tokens")
     if cached is None:
         cached = extra.get("prompt_cache_hit_tokens")  # DeepSeek
-    total = usage.total_tokens or (usage.prompt_tokens + usage.completion_tokens)
+    total = total_tokens or (prompt_tokens + completion_tokens)
     input_details = {
         "cached_tokens": int(cached or 0),
         "cache_write_tokens": int(prompt_details.get("cache_write_tokens") or 0),
     }
     reasoning = int(completion_details.get("reasoning_tokens") or 0)
     output_details = {"reasoning_tokens": reasoning}
-    output = usage.completion_tokens
-    if reasoning and type(output) is int and type(usage.prompt_tokens) is int:
+    output = completion_tokens
+    if reasoning and type(output) is int and type(prompt_tokens) is int:
         # xAI counts reasoning tokens beside completion_tokens, not in them; its own total
         # shows it (prompt + completion + reasoning == total). The Responses API counts them in
         # output_tokens, so input + output == total. Other providers' numbers stay as given.
-        given = usage.prompt_tokens + output
+        given = prompt_tokens + output
         if given != total and given + reasoning == total:
             output += reasoning
     values: dict[str, Any] = {
-        "input_tokens": usage.prompt_tokens,
+        "input_tokens": prompt_tokens,
         "input_tokens_details": input_details,
         "output_tokens": output,
         "output_tokens_details": output_details,
         "total_tokens": total,
     }
-    counts = (usage.prompt_tokens, output, total)
+    counts = (prompt_tokens, output, total)
     if not all(type(count) is int for count in counts):
         return ResponseUsage(**values)  # a chunk built without validation: pydantic judges
     # The counts of a validated chunk are ints: build without validating them again.

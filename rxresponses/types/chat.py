@@ -197,12 +197,19 @@ except ImportError:  # pragma: no cover - orjson is an optional accelerator
 FastDelta: TypeAlias = tuple[
     str | None, str | None, tuple[int | None, str | None, str | None, str | None] | None
 ]
+#: ``(finish_reason, usage)`` of a chunk :meth:`FastChunkReader.read_end` recognized: the
+#: converted choice's non-empty ``finish_reason`` (``None``: the chunk has no choices) and the
+#: ``usage`` object, its fields of the types :class:`CompletionUsage` keeps unchanged (``None``:
+#: no usage).
+FastEnd: TypeAlias = tuple[str | None, dict[str, Any] | None]
 
 _OPT_STR = (str, type(None))
 _NUMBER = (int, float)
 # Delta fields the splitter reads as strings, and the ones a fast chunk must leave null.
 _DELTA_STR = frozenset({"content", "reasoning_content", "reasoning", "role"})
 _DELTA_OTHER = frozenset({"refusal", "function_call", "reasoning_details", "annotations"})
+_USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_USAGE_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
 
 
 class FastChunkReader:
@@ -229,6 +236,12 @@ class FastChunkReader:
     """
 
     __slots__ = ("_choice", "_learned", "_rest", "_templates", "_top")
+
+    @property
+    def top(self) -> dict[str, Any] | None:
+        """The top level (minus ``choices``) of the last chunk :meth:`read_new` read: what
+        the splitter starts a stream with (``model``, ``created``, ``id``), already checked."""
+        return self._top
 
     def __init__(self, choice_index: int = 0) -> None:
         self._choice = choice_index
@@ -310,6 +323,64 @@ class FastChunkReader:
             self._learned += 1
             self._learn(data, fields)
         return fields
+
+    def read_end(self, data: str) -> FastEnd | None:
+        """The fields of a chunk that ends the converted choice or reports usage, or ``None``
+        (then use :func:`parse_chunk`): what :meth:`read_new` declines at the end of nearly
+        every stream. Recognized: the checks of the class docstring on the top level, except
+        that ``usage`` may be set; and either no choices, or one choice numbered
+        ``choice_index`` with no ``logprobs``, a non-empty string ``finish_reason``, and a
+        delta that adds nothing (every field null, except a string ``role`` and an empty
+        ``content``). ``usage``: an object whose counts are ints and whose details are objects
+        or null (other fields are extras, kept as they are)."""
+        try:
+            obj = _loads(data)
+        except Exception:
+            return None
+        if type(obj) is not dict:
+            return None
+        choices = obj.pop("choices", None)
+        usage = obj.pop("usage", None)
+        if type(choices) is not list or not _fast_top(obj):
+            return None
+        reason: str | None = None
+        if choices:
+            if len(choices) != 1:
+                return None
+            choice = choices[0]
+            if type(choice) is not dict:
+                return None
+            reason = choice.get("finish_reason")
+            index = choice.get("index", 0)
+            delta = choice.get("delta", {})
+            if (
+                type(reason) is not str
+                or not reason
+                or type(index) is not int
+                or index != self._choice
+                or choice.get("logprobs") is not None
+                or type(delta) is not dict
+            ):
+                return None
+            for key, value in delta.items():
+                if value is None or (key == "role" and type(value) is str):
+                    continue
+                if key == "content" and value == "":
+                    continue
+                return None
+        if usage is not None:
+            if type(usage) is not dict:
+                return None
+            get = usage.get
+            for key in _USAGE_COUNTS:
+                if type(get(key, 0)) is not int:
+                    return None
+            for key in _USAGE_DETAILS:
+                if type(get(key)) not in (dict, type(None)):
+                    return None
+        elif not choices:
+            return None
+        return reason, usage
 
     def _learn(self, data: str, fields: FastDelta) -> None:
         """Keep ``data`` minus its one string as a template, if the string's token is found and
