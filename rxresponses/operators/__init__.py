@@ -27,7 +27,17 @@ from ..types.chat import ChatCompletionChunk
 from ..types.events import ResponseStreamEvent
 from ..types.response import Response
 from ..types.signals import Signal
+from ._accumulate_text import accumulate_text as _accumulate_text_impl
+from ._assemble import assemble as _assemble_impl
+from ._collect_reasoning import collect_reasoning as _collect_reasoning_impl
 from ._core import Stage, random_ids, stage_operator
+from ._final import final_response as _final_response_impl
+from ._join_tool_args import join_tool_args as _join_tool_args_impl
+from ._parse import decode_sse as _decode_sse_impl
+from ._parse import parse_chunks as _parse_chunks_impl
+from ._parse import parse_events as _parse_events_impl
+from ._redact_text import redact_text as _redact_text_impl
+from ._split_by_item import split_by_item as _split_by_item_impl
 
 __all__ = [
     "Stage",
@@ -64,9 +74,8 @@ def decode_sse(
         [                       decode_sse()                             ]
         SSEMessage("a") ------- SSEMessage("b") ------ SSEMessage("[DONE]") |
     """
-    from ._parse import decode_sse as _impl
 
-    return _impl(max_line_bytes=max_line_bytes)
+    return _decode_sse_impl(max_line_bytes=max_line_bytes)
 
 
 def parse_chunks() -> Callable[
@@ -86,9 +95,8 @@ def parse_chunks() -> Callable[
         [                             parse_chunks()                                      ]
         ChatCompletionChunk --------------- ChatCompletionChunk --- SSEMessage("[DONE]") --|
     """
-    from ._parse import parse_chunks as _impl
 
-    return _impl()
+    return _parse_chunks_impl()
 
 
 def parse_events() -> Callable[
@@ -106,9 +114,8 @@ def parse_events() -> Callable[
         [                          parse_events()                                        ]
         ResponseCreatedEvent -- ResponseTextDeltaEvent ---------- ResponseCompletedEvent -|
     """
-    from ._parse import parse_events as _impl
 
-    return _impl()
+    return _parse_events_impl()
 
 
 def split_by_item(
@@ -144,9 +151,8 @@ def split_by_item(
         think_tags: Split a leading ``<think>...</think>`` in the content into reasoning.
         ids: Item and call id factory, e.g. a counter for reproducible output.
     """
-    from ._split_by_item import split_by_item as _impl
 
-    return _impl(choice_index=choice_index, think_tags=think_tags, ids=ids)
+    return _split_by_item_impl(choice_index=choice_index, think_tags=think_tags, ids=ids)
 
 
 def collect_reasoning(
@@ -173,9 +179,8 @@ def collect_reasoning(
             Responses specification's streaming schema, for clients that follow it. Either is
             parsed and folded (:func:`parse_events`, :func:`final_response`).
     """
-    from ._collect_reasoning import collect_reasoning as _impl
 
-    return _impl(as_summary=as_summary, event_names=event_names)
+    return _collect_reasoning_impl(as_summary=as_summary, event_names=event_names)
 
 
 def accumulate_text() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
@@ -199,9 +204,8 @@ def accumulate_text() -> Callable[[Observable[SignalOrEvent]], Observable[Signal
         item.added - part.added,output_text.delta("He") - delta("y") - text.done,part.done,
                                                                        item.done ------------|
     """
-    from ._accumulate_text import accumulate_text as _impl
 
-    return _impl()
+    return _accumulate_text_impl()
 
 
 def redact_text(
@@ -230,9 +234,8 @@ def redact_text(
     Raises:
         ValueError: No secret, or an empty one (when the operator is built).
     """
-    from ._redact_text import redact_text as _impl
 
-    return _impl(secrets, replacement)
+    return _redact_text_impl(secrets, replacement)
 
 
 def join_tool_args() -> Callable[[Observable[SignalOrEvent]], Observable[SignalOrEvent]]:
@@ -247,9 +250,8 @@ def join_tool_args() -> Callable[[Observable[SignalOrEvent]], Observable[SignalO
         [                              join_tool_args()                                       ]
         item.added ----------- arguments.delta --- arguments.delta --- arguments.done,item.done -|
     """
-    from ._join_tool_args import join_tool_args as _impl
 
-    return _impl()
+    return _join_tool_args_impl()
 
 
 def assemble(
@@ -292,9 +294,8 @@ def assemble(
             ends with a reasoning part still open (see :func:`collect_reasoning`'s
             ``event_names``; pass the same value to both).
     """
-    from ._assemble import assemble as _impl
 
-    return _impl(
+    return _assemble_impl(
         response_id=response_id,
         model=model,
         created_at=created_at,
@@ -321,6 +322,5 @@ def final_response() -> Callable[[Observable[ResponseStreamEvent]], Observable[R
         [                    final_response()                      ]
         ---------------------------------------------------- Response --|
     """
-    from ._final import final_response as _impl
 
-    return _impl()
+    return _final_response_impl()

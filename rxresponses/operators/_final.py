@@ -492,7 +492,8 @@ class FinalStage:
     name = "final_response()"
 
     def __init__(self) -> None:
-        self._acc = ResponseAccumulator()
+        # Made when the first event is folded (fused with assemble(), this stage never folds).
+        self._acc: ResponseAccumulator | None = None
         self._held: list[Any] | None = []  # None once the stream proved long: fold as they come
         self.ended = False
 
@@ -504,26 +505,30 @@ class FinalStage:
     def handle(self, event: Any) -> tuple[()]:
         held = self._held
         if held is None:
-            self._acc.handle(event)
+            self._acc.handle(event)  # type: ignore[union-attr]  # made when held was folded
             return ()
         held.append(event)
         if len(held) >= _HOLD:
+            acc = self._acc = ResponseAccumulator()
             for value in held:
-                self._acc.handle(value)
+                acc.handle(value)
             self._held = None
         return ()
 
     def _settle(self) -> ResponseAccumulator:
         held, self._held = self._held, None
+        acc = self._acc
+        if acc is None:
+            acc = self._acc = ResponseAccumulator()
         if not held:
-            return self._acc
+            return acc
         start = 0
         for i in range(len(held) - 1, -1, -1):
             event = held[i]
             if getattr(event, "type", None) in _TERMINAL and event.response.output:
-                self._acc, start = ResponseAccumulator(), i  # what came before cannot matter
+                acc, start = ResponseAccumulator(), i  # what came before cannot matter
+                self._acc = acc
                 break
-        acc = self._acc
         for i in range(start, len(held)):
             acc.handle(held[i])
         return acc
