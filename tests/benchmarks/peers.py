@@ -160,6 +160,33 @@ class RxFull(Contender):
         return rx_result(self.final(pieces))
 
 
+class RxEvents(RxFull):
+    """rxresponses with every event built and delivered: ``from_bytes(pieces).pipe(
+    chat_sse_to_responses())`` to a subscriber that looks at each event (what a server, a UI
+    or a logger sees). The result is the terminal event's ``response``.
+
+    ``final_response()`` after the pipeline reads only the Response, so the item stages emit
+    each item whole (see ``emit_items_only()`` in ``rxresponses/operators/_core.py``) and no
+    per-token event is built: :class:`RxFull` measures that path, this one the path where
+    every event is wanted."""
+
+    name = "rx_events"
+    label = "rxresponses, every event"
+
+    def final(self, pieces: Iterable[bytes]) -> Any:
+        """Run the pipeline over one stream; return the terminal event's ``Response``."""
+        last: list[Any] = [None]
+        errors: list[Exception] = []
+
+        def keep(event: Any) -> None:
+            last[0] = event
+
+        self._from_bytes(pieces).pipe(self._pipeline()).subscribe(keep, errors.append)
+        if errors:
+            raise errors[0]
+        return last[0].response
+
+
 class RxComposed(RxFull):
     """rxresponses with ``chat_to_responses_composed()`` (one subscription per operator), when
     the installed version has it: shows what fusing the stages saves."""
@@ -355,7 +382,7 @@ def available_contenders(
     *, composed: bool = False, openai: bool = True
 ) -> tuple[list[Contender], dict[str, str]]:
     """Instantiate every contender whose package is installed; the others with the reason."""
-    out: list[Contender] = [Limit(), RxFull()]
+    out: list[Contender] = [Limit(), RxFull(), RxEvents()]
     missing: dict[str, str] = {}
     try:
         out.append(RxUserStage())
