@@ -200,12 +200,14 @@ class Driver:
         (``feed``), and a value of one of its ``delta_types`` (``feed_delta``: the fast path
         first, without checking the type); and those types."""
         stage = self._stages[i]
-        handle = getattr(stage, "handle_owned", stage.handle) if owned else stage.handle
+        handle = (owned and getattr(stage, "handle_owned", None)) or stage.handle
         closed = self._closed
         may_end = hasattr(stage, "ended")
-        # A value passed on keeps its provenance; what the stage emits is fresh if it says so.
-        passed = _Route(self, i + 1, owned)
-        down = _Route(self, i + 1, bool(getattr(stage, "fresh_output", False)))
+        # A value passed on keeps its provenance; what the stage emits is fresh if it says so
+        # (one route for both when they agree).
+        fresh = bool(getattr(stage, "fresh_output", False))
+        down = _Route(self, i + 1, fresh)
+        passed = down if fresh == owned else _Route(self, i + 1, owned)
         pass_route, pass_resolve = passed.route, passed.resolve
         route, resolve = down.route, down.resolve
         fast: Callable[[Any], Any] = (

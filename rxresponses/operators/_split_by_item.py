@@ -911,8 +911,7 @@ def _map_usage_fields(
         "output_tokens_details": output_details,
         "total_tokens": total,
     }
-    counts = (prompt_tokens, output, total)
-    if not all(type(count) is int for count in counts):
+    if not (type(prompt_tokens) is int and type(output) is int and type(total) is int):
         return ResponseUsage(**values)  # a chunk built without validation: pydantic judges
     # The counts of a validated chunk are ints: build without validating them again.
     values["input_tokens_details"] = InputTokensDetails.build(**input_details)
