@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from reactivex import operators as ops
 
 from rxresponses import chat_sse_to_responses, from_bytes, from_file, iterate, parse_chunks
@@ -39,6 +41,8 @@ from rxresponses.types.signals import (
 )
 from tests._util import chunk
 from tests.conftest import CHAT_FIXTURES, fixture_params
+from tests.fuzz.generators import CATEGORIES, generate
+from tests.test_properties import PROPERTY, body_of, odd_streams
 
 
 def _body(*chunks: dict[str, Any]) -> bytes:
@@ -428,3 +432,47 @@ def test_the_response_is_the_same_where_items_are_left_open(user_stage: Any, str
 
 #: What arrived before each stream was cut, as it appears in the Response's JSON.
 _KEPT = {"text": '"text": "Hi there', "reasoning_then_text": "Think", "tool_calls": '{\\"a\\"'}
+
+
+def _final_and_terminal(pieces: list[bytes], **options: Any) -> tuple[Any, Any]:
+    """The Response read alone, and the terminal event's ``response`` where every event is
+    built (``None`` for a stream that failed with an error instead)."""
+
+    def pipeline() -> Any:
+        return chat_sse_to_responses(
+            ids=_counter_ids(), response_id="resp_p", created_at=1, **options
+        )
+
+    finals: list[Any] = []
+    events: list[Any] = []
+    errors: list[Exception] = []
+    from_bytes(pieces).pipe(pipeline(), rxo.final_response()).subscribe(
+        finals.append, errors.append
+    )
+    from_bytes(pieces).pipe(pipeline()).subscribe(events.append, errors.append)
+    if errors:
+        return [type(e).__name__ for e in errors], None
+    return _without_clock(finals[-1]), _without_clock(events[-1].response)
+
+
+@PROPERTY
+@given(stream=odd_streams(), cut=st.integers(min_value=1, max_value=64))
+def test_the_response_read_alone_is_the_terminal_events_on_odd_streams(
+    stream: list[dict[str, Any]], cut: int
+) -> None:
+    body = body_of(stream, "\n")
+    pieces = [body[k : k + cut] for k in range(0, len(body), cut)]
+    alone, terminal = _final_and_terminal(pieces)
+    assert alone == terminal
+
+
+@pytest.mark.parametrize("category", sorted(CATEGORIES))
+@pytest.mark.parametrize("index", range(20))
+def test_the_response_read_alone_is_the_terminal_events_on_fuzz_inputs(
+    category: str, index: int
+) -> None:
+    inp = generate(category, 11, index)
+    alone, terminal = _final_and_terminal(
+        list(inp.pieces), max_line_bytes=inp.max_line_bytes, **inp.options
+    )
+    assert alone == terminal
