@@ -2,7 +2,8 @@
 
 ``assemble() | final_response()`` (fused) reads each item from its ``output_item.done``; when
 nothing between an item stage and it reads the events inside an item, the driver calls the
-stage's ``emit_items_only()``, and the stage builds no part, delta or text ``.done`` events.
+stage's ``emit_items_only()``, and the stage builds no part, delta or text ``.done`` events
+(and sends ``ItemPlaced`` where ``output_item.added`` would be).
 These tests pin down the stages' output in that mode (without Rx), which stages the driver
 asks, and that the Response is the same as where every event is built: on the recordings, and
 where a stream is cut, fails between stages, or a stage of the user's own drops a signal.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,10 @@ def _dicts(values: Any) -> list[dict[str, Any]]:
     return [to_dict(v) if hasattr(v, "model_dump") else {"signal": repr(v)} for v in values]
 
 
+def _kinds(values: Any) -> list[str]:
+    return [getattr(v, "type", type(v).__name__) for v in values]
+
+
 # -- the stages, without Rx -------------------------------------------------------------------
 
 
@@ -65,18 +71,7 @@ def test_text_stage_emits_each_message_whole() -> None:
     assert stage.handle_delta(TextDelta("msg_1", 0, "lo")) is NOTHING  # the fast path
     out += stage.handle(ItemFinished("message", "msg_1", 0)) or []
     assert _dicts(out) == [
-        {
-            "type": "response.output_item.added",
-            "sequence_number": 0,
-            "output_index": 0,
-            "item": {
-                "id": "msg_1",
-                "type": "message",
-                "role": "assistant",
-                "status": "in_progress",
-                "content": [],
-            },
-        },
+        {"signal": "ItemPlaced(0)"},  # its place, where output_item.added would be
         {
             "type": "response.output_item.done",
             "sequence_number": 0,
@@ -106,7 +101,7 @@ def test_text_stage_keeps_refusals_and_logprobs_in_the_whole_message() -> None:
         ItemFinished("message", "msg_1", 0),
     ]
     out = [e for v in values for e in stage.handle(v) or []]
-    assert [e.type for e in out] == ["response.output_item.added", "response.output_item.done"]
+    assert _kinds(out) == ["ItemPlaced", "response.output_item.done"]
     assert to_dict(out[1])["item"]["content"] == [
         {"type": "output_text", "text": "Hi!", "annotations": [], "logprobs": [logprob]},
         {"type": "refusal", "refusal": "No."},
@@ -122,7 +117,7 @@ def test_reasoning_stage_emits_each_item_whole(as_summary: bool) -> None:
     out += stage.handle(ReasoningDelta("rs_1", 0, "Let me ")) or []
     assert stage.handle_delta(ReasoningDelta("rs_1", 0, "think")) is NOTHING
     out += stage.handle(ItemFinished("reasoning", "rs_1", 0)) or []
-    assert [e.type for e in out] == ["response.output_item.added", "response.output_item.done"]
+    assert _kinds(out) == ["ItemPlaced", "response.output_item.done"]
     item = to_dict(out[1])["item"]
     text = [{"type": "summary_text" if as_summary else "reasoning_text", "text": "Let me think"}]
     assert (item["summary"], item.get("content")) == ((text, []) if as_summary else ([], text))
@@ -137,7 +132,7 @@ def test_tool_call_stage_emits_each_call_whole() -> None:
     out += stage.handle(ToolCallDelta("fc_1", 0, '{"a":')) or []
     assert stage.handle_delta(ToolCallDelta("fc_1", 0, " 1}")) is NOTHING
     out += stage.handle(ItemFinished("function_call", "fc_1", 0)) or []
-    assert [e.type for e in out] == ["response.output_item.added", "response.output_item.done"]
+    assert _kinds(out) == ["ItemPlaced", "response.output_item.done"]
     assert to_dict(out[1])["item"] == {
         "id": "fc_1",
         "type": "function_call",
@@ -476,3 +471,56 @@ def test_the_response_read_alone_is_the_terminal_events_on_fuzz_inputs(
         list(inp.pieces), max_line_bytes=inp.max_line_bytes, **inp.options
     )
     assert alone == terminal
+
+
+class Renumber:
+    """A stage of the user's own, before the item stages: it gives the items falling output
+    indexes (10, 9, 8...), so that the order items start in is not the order of their indexes."""
+
+    name = "renumber()"
+
+    def handle(self, value: Any) -> list[Any] | None:
+        index = getattr(value, "output_index", None)
+        if index is None:
+            return None
+        return [replace(value, output_index=10 - index)]
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def fail(self, exc: Exception) -> None:
+        return None
+
+
+@pytest.mark.parametrize("stream", sorted(_STREAMS))
+def test_items_keep_the_order_they_started_in(stream: str) -> None:
+    """The Response read alone places the items as their output_item.added events would
+    (dense, in the order the items started), not by their indexes."""
+
+    def final(*hop: Any) -> dict[str, Any]:
+        pipeline = from_bytes([_STREAMS[stream]]).pipe(
+            rxo.decode_sse(),
+            rxo.parse_chunks(),
+            rxo.split_by_item(ids=_counter_ids()),
+            stage_operator(Renumber),
+            rxo.collect_reasoning(),
+            rxo.accumulate_text(),
+            rxo.join_tool_args(),
+            rxo.assemble(response_id="resp_1", created_at=1),
+            *hop,
+            rxo.final_response(),
+        )
+        (response,) = iterate(pipeline)
+        return _without_clock(response)
+
+    alone = final()
+    assert alone == final(ops.map(lambda e: e))
+    assert [item["id"] for item in alone["output"]] == _STARTED[stream]
+
+
+#: The items of each stream, in the order they start.
+_STARTED = {
+    "text": ["msg_0"],
+    "reasoning_then_text": ["rs_0", "msg_1"],
+    "tool_calls": ["fc_0", "fc_1"],
+}

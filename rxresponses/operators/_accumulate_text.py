@@ -29,7 +29,15 @@ from ..types.events import (
 )
 from ..types.response import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 from ..types.signals import ItemFinished, ItemStarted, RefusalDelta, StreamFinished, TextDelta
-from ._core import _BLOCK, NOTHING, Fragments, left_open, stage_operator, text_event_maker
+from ._core import (
+    _BLOCK,
+    NOTHING,
+    Fragments,
+    ItemPlaced,
+    left_open,
+    stage_operator,
+    text_event_maker,
+)
 from ._split_by_item import url_annotations
 
 __all__ = ["TextStage", "accumulate_text"]
@@ -84,6 +92,8 @@ class TextStage:
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({TextDelta, RefusalDelta, ItemStarted, ItemFinished})
+    #: What it acts on when it emits whole items only: the end of the stream too.
+    _handles_items_only = handles | {StreamFinished}
 
     #: The signals :meth:`handle_delta` takes (the driver's fast path).
     delta_types = frozenset({TextDelta})
@@ -107,7 +117,7 @@ class TextStage:
         ``.done``, and close the messages still open when the stream ends (status
         ``incomplete``, the text kept), since nobody after can."""
         self._events = False
-        self.handles = TextStage.handles | {StreamFinished}
+        self.handles = TextStage._handles_items_only
 
     def handle_delta(self, value: TextDelta) -> Any:
         """The ``output_text.delta`` event of a :class:`TextDelta` for the item and open
@@ -131,6 +141,8 @@ class TextStage:
             return self._delta(value.item_id, "refusal", value.text, None)
         if isinstance(value, ItemStarted) and value.kind == "message":
             self._items[value.item_id] = _Message(value.item_id, value.output_index)
+            if not self._events:
+                return [ItemPlaced(value.output_index)]
             item = ResponseOutputMessage.build(
                 id=value.item_id, content=[], role="assistant", status="in_progress"
             )

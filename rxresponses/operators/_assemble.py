@@ -70,7 +70,7 @@ from ..types.signals import (
     TextDelta,
     ToolCallDelta,
 )
-from ._core import _BLOCK, NOTHING, random_ids, stage_operator
+from ._core import _BLOCK, NOTHING, ItemPlaced, random_ids, stage_operator
 from ._final import _HOLD, FinalStage, ResponseAccumulator
 
 __all__ = ["AssembledResponse", "Assembler", "assemble", "check_echo"]
@@ -367,6 +367,18 @@ class Assembler:
         if len(held) >= _HOLD:
             self._settle()
 
+    def _place(self, index: int) -> None:
+        """An item started at ``index`` (:class:`ItemPlaced`, from a stage emitting whole items
+        only, where it would send ``output_item.added``): its dense ``output_index`` is given
+        now, in the order items start, as that event's would be. Nothing is folded: the item
+        comes whole with its ``output_item.done``."""
+        if self.ended:
+            return
+        if not self._started:
+            self._start(None)  # (quiet: it emits nothing)
+        if index not in self._indexes:
+            self._indexes[index] = len(self._indexes)
+
     def _settle(self) -> ResponseAccumulator:
         """Fold what is held; from now on every event as it comes. Returns the fold."""
         held, self._held = self._held, None
@@ -624,9 +636,15 @@ class AssembledResponse:
         return []
 
     def handle(self, value: Any) -> list[Response]:
+        if type(value) is ItemPlaced:
+            self._asm._place(value.output_index)
+            return []
         return self._end(self._asm.handle(value))
 
     def handle_owned(self, value: Any) -> list[Response]:
+        if type(value) is ItemPlaced:
+            self._asm._place(value.output_index)
+            return []
         return self._end(self._asm.handle_owned(value))
 
     def finish(self) -> list[Response]:

@@ -46,7 +46,7 @@ from ..types.response import Content as ReasoningContent
 from ..types.response import ResponseReasoningItem
 from ..types.response import Summary as ReasoningSummary
 from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta, StreamFinished
-from ._core import Fragments, delta_maker, fragment_appender, left_open, stage_operator
+from ._core import Fragments, ItemPlaced, delta_maker, fragment_appender, left_open, stage_operator
 
 __all__ = ["ReasoningStage", "check_event_names", "collect_reasoning"]
 
@@ -94,6 +94,8 @@ class ReasoningStage:
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({ReasoningDelta, ItemStarted, ItemFinished})
+    #: What it acts on when it emits whole items only: the end of the stream too.
+    _handles_items_only = handles | {StreamFinished}
     #: The signals :meth:`handle_delta` takes (the driver's fast path).
     delta_types = frozenset({ReasoningDelta})
     name = "collect_reasoning()"
@@ -121,7 +123,7 @@ class ReasoningStage:
         ``output_item.added`` and ``.done``, and close those still open when the stream ends
         (status ``incomplete``, the text kept), since nobody after can."""
         self._events = False
-        self.handles = ReasoningStage.handles | {StreamFinished}
+        self.handles = ReasoningStage._handles_items_only
 
     def handle_delta(self, value: ReasoningDelta) -> Any:
         """The delta event of a :class:`ReasoningDelta` for the item of the previous one (its
@@ -170,6 +172,8 @@ class ReasoningStage:
                 spec_names=self._spec_names,
                 events=self._events,
             )
+            if not self._events:
+                return [ItemPlaced(value.output_index)]
             added = ResponseReasoningItem.build(
                 id=value.item_id, summary=[], content=[], status="in_progress"
             )

@@ -36,11 +36,13 @@ A *stage* is a plain state machine, one per subscription:
   ``output_item.done``. When nothing after a stage reads the events *inside* an item (every
   later stage up to one with ``items_only`` names no event class in its ``handles``, so events
   pass it unseen), the driver calls the stage's ``emit_items_only()`` before the first value:
-  from then on it builds no part, delta or text ``.done`` events, only each item's ``.added``
-  and ``.done`` (the item whole), and closes the items it still holds open itself when the
-  stream finishes or fails (status ``incomplete``, the text kept), since the events that would
-  let a later stage close them are not built. The item stages offer it; a stage of your own
-  reads everything unless it says otherwise.
+  from then on it builds no event inside an item, nor the ``output_item.added`` that a reader
+  of whole items needs only for the item's place: it sends :class:`ItemPlaced` when an item
+  starts (only a stage with ``items_only`` takes it) and the item whole at its
+  ``output_item.done``; it closes the items it still holds open itself when the stream
+  finishes or fails (status ``incomplete``, the text kept), since the events that would let a
+  later stage close them are not built. The item stages offer it; a stage of your own reads
+  everything unless it says otherwise.
 
 Every public operator is the same thin shell, :func:`stage_operator`, over its stage. Shells piped
 one after another (``source.pipe(split_by_item(), collect_reasoning(), ...)``) fuse: the
@@ -93,6 +95,7 @@ __all__ = [
     "Driver",
     "Fragments",
     "IdFactory",
+    "ItemPlaced",
     "IterableSource",
     "Stage",
     "StagedObservable",
@@ -138,6 +141,20 @@ class _Nothing:
 
 #: What a stage's ``handle_delta`` returns when the value becomes no value at all.
 NOTHING: Any = _Nothing()
+
+
+class ItemPlaced:
+    """An item started at ``output_index``: what a stage emitting whole items only sends where
+    it would send ``output_item.added`` (see ``emit_items_only()`` in the module docstring), so
+    that the reader of whole items orders the items as their ``.added`` events would."""
+
+    __slots__ = ("output_index",)
+
+    def __init__(self, output_index: int) -> None:
+        self.output_index = output_index
+
+    def __repr__(self) -> str:
+        return f"ItemPlaced({self.output_index})"
 
 
 def random_ids(prefix: str) -> str:
@@ -251,6 +268,9 @@ class Driver:
                     self._close(i + 1)
                 else:  # it ended the stream with an error of the pipeline
                     self._raised(i, value, error)
+
+        if not deltas:  # no fast path: every value takes feed()
+            return feed, feed, deltas
 
         def feed_delta(value: Any) -> None:
             """:func:`feed` for a value whose type is in ``deltas`` (a route knows its type)."""

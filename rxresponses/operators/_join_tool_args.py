@@ -23,7 +23,15 @@ from ..types.events import (
 )
 from ..types.response import ResponseFunctionToolCall
 from ..types.signals import ItemFinished, ItemStarted, StreamFinished, ToolCallDelta
-from ._core import NOTHING, Fragments, delta_maker, fragment_appender, left_open, stage_operator
+from ._core import (
+    NOTHING,
+    Fragments,
+    ItemPlaced,
+    delta_maker,
+    fragment_appender,
+    left_open,
+    stage_operator,
+)
 
 __all__ = ["ToolCallStage", "join_tool_args"]
 
@@ -54,6 +62,8 @@ class ToolCallStage:
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({ToolCallDelta, ItemStarted, ItemFinished})
+    #: What it acts on when it emits whole items only: the end of the stream too.
+    _handles_items_only = handles | {StreamFinished}
     #: The signals :meth:`handle_delta` takes (the driver's fast path).
     delta_types = frozenset({ToolCallDelta})
     name = "join_tool_args()"
@@ -69,7 +79,7 @@ class ToolCallStage:
         ``.done``, and close those still open when the stream ends (status ``incomplete``, the
         arguments kept), since nobody after can."""
         self._events = False
-        self.handles = ToolCallStage.handles | {StreamFinished}
+        self.handles = ToolCallStage._handles_items_only
 
     def handle_delta(self, value: ToolCallDelta) -> Any:
         """The ``function_call_arguments.delta`` event of a :class:`ToolCallDelta` for an open
@@ -90,6 +100,8 @@ class ToolCallStage:
                 self._events,
             )
             self._calls[value.item_id] = call
+            if not self._events:
+                return [ItemPlaced(value.output_index)]
             item = ResponseFunctionToolCall.build(
                 id=value.item_id,
                 call_id=call.call_id,
