@@ -3,8 +3,8 @@
 :class:`TextStage` is the state machine; :func:`accumulate_text` its operator shell. Text is kept
 as :class:`~rxresponses.operators._core.Fragments` per part and joined once, when the part
 closes: no per-delta work grows with the stream. When nothing after it reads the events inside
-a message (only the final Response is wanted), it emits each message whole: ``output_item.added``
-and ``.done`` (see ``emit_items_only()`` in :mod:`rxresponses.operators._core`).
+a message (only the final Response is wanted), it emits each message whole, at its
+``output_item.done`` (see ``emit_items_only()`` in :mod:`rxresponses.operators._core`).
 """
 
 from __future__ import annotations
@@ -113,9 +113,10 @@ class TextStage:
 
     def emit_items_only(self) -> None:
         """Nobody after this stage reads the events inside a message (the driver says so; see
-        :mod:`rxresponses.operators._core`): emit each message whole, ``output_item.added`` and
-        ``.done``, and close the messages still open when the stream ends (status
-        ``incomplete``, the text kept), since nobody after can."""
+        :mod:`rxresponses.operators._core`): emit each message whole at its
+        ``output_item.done`` (only its place, ``ItemPlaced``, when it starts), and close the
+        messages still open when the stream ends (status ``incomplete``, the text kept), since
+        nobody after can."""
         self._events = False
         self.handles = TextStage._handles_items_only
 

@@ -15,7 +15,7 @@ The raw text events are named as OpenAI names them (``response.reasoning_text.de
 ``response.reasoning.delta`` / ``.done``; the choice is made once, when the stage is built.
 
 When nothing after it reads the events inside an item (only the final Response is wanted), it
-emits each reasoning item whole: ``output_item.added`` and ``.done`` (see ``emit_items_only()``
+emits each reasoning item whole, at its ``output_item.done`` (see ``emit_items_only()``
 in :mod:`rxresponses.operators._core`).
 """
 
@@ -119,9 +119,10 @@ class ReasoningStage:
 
     def emit_items_only(self) -> None:
         """Nobody after this stage reads the events inside an item (the driver says so; see
-        :mod:`rxresponses.operators._core`): emit each reasoning item whole,
-        ``output_item.added`` and ``.done``, and close those still open when the stream ends
-        (status ``incomplete``, the text kept), since nobody after can."""
+        :mod:`rxresponses.operators._core`): emit each reasoning item whole at its
+        ``output_item.done`` (only its place, ``ItemPlaced``, when it starts), and close those
+        still open when the stream ends (status ``incomplete``, the text kept), since nobody
+        after can."""
         self._events = False
         self.handles = ReasoningStage._handles_items_only
 

@@ -3,9 +3,8 @@
 :class:`ToolCallStage` is the state machine; :func:`join_tool_args` its operator shell. Argument
 fragments are streamed as ``function_call_arguments.delta`` as they arrive and joined once, into
 ``function_call_arguments.done`` and the finished item. When nothing after it reads the events
-inside an item (only the final Response is wanted), it emits each call whole:
-``output_item.added`` and ``.done`` (see ``emit_items_only()`` in
-:mod:`rxresponses.operators._core`).
+inside an item (only the final Response is wanted), it emits each call whole, at its
+``output_item.done`` (see ``emit_items_only()`` in :mod:`rxresponses.operators._core`).
 """
 
 from __future__ import annotations
@@ -75,9 +74,10 @@ class ToolCallStage:
 
     def emit_items_only(self) -> None:
         """Nobody after this stage reads the events inside an item (the driver says so; see
-        :mod:`rxresponses.operators._core`): emit each call whole, ``output_item.added`` and
-        ``.done``, and close those still open when the stream ends (status ``incomplete``, the
-        arguments kept), since nobody after can."""
+        :mod:`rxresponses.operators._core`): emit each call whole at its
+        ``output_item.done`` (only its place, ``ItemPlaced``, when it starts), and close those
+        still open when the stream ends (status ``incomplete``, the arguments kept), since
+        nobody after can."""
         self._events = False
         self.handles = ToolCallStage._handles_items_only
 
