@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import rxresponses
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,3 +57,18 @@ def test_library_docstrings_and_pyproject_cite_no_missing_markdown_file() -> Non
     cited.discard("AGENTS.md")
     missing = sorted(name for name in cited if not (ROOT / name).exists())
     assert missing == []
+
+
+def test_the_repository_tracks_no_virtualenv_nor_symlink() -> None:
+    """A clone must make its own ``.venv`` (the README's first command): a tracked ``.venv``, or
+    any symlink (which points into the machine it was made on), breaks that on a fresh clone."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    symlinks = [line.split("\t", 1)[1] for line in listed if line.startswith("120000 ")]
+    assert symlinks == []
+    paths = [line.split("\t", 1)[1] for line in listed]
+    assert not [p for p in paths if p.split("/")[0] in (".venv", ".ci-venv", ".ci-venv-lowest")]
