@@ -34,7 +34,7 @@ from ._core import (
     NOTHING,
     Fragments,
     ItemPlaced,
-    left_open,
+    ItemStage,
     stage_operator,
     text_event_maker,
 )
@@ -85,19 +85,17 @@ class _Message:
         self.open: _Part | None = None
 
 
-class TextStage:
+class TextStage(ItemStage):
     """Turns ``message`` signals into message events; passes everything else through."""
 
     #: What it emits, it built (see :class:`~rxresponses.operators._core.Driver`).
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({TextDelta, RefusalDelta, ItemStarted, ItemFinished})
-    #: What it acts on when it emits whole items only: the end of the stream too.
-    _handles_items_only = handles | {StreamFinished}
-
     #: The signals :meth:`handle_delta` takes (the driver's fast path).
     delta_types = frozenset({TextDelta})
     name = "accumulate_text()"
+    kind = "message"
 
     def __init__(self) -> None:
         self._items: dict[str, _Message] = {}
@@ -108,17 +106,6 @@ class TextStage:
         self._last_part: _Part | None = None
         self._last_tail: list[str] = []
         self._last_make: Callable[[str], Any] | None = None
-        # Whether it builds the events inside a message (see emit_items_only).
-        self._events = True
-
-    def emit_items_only(self) -> None:
-        """Nobody after this stage reads the events inside a message (the driver says so; see
-        :mod:`rxresponses.operators._core`): emit each message whole at its
-        ``output_item.done`` (only its place, ``ItemPlaced``, when it starts), and close the
-        messages still open when the stream ends (status ``incomplete``, the text kept), since
-        nobody after can."""
-        self._events = False
-        self.handles = TextStage._handles_items_only
 
     def handle_delta(self, value: TextDelta) -> Any:
         """The ``output_text.delta`` event of a :class:`TextDelta` for the item and open
@@ -161,19 +148,6 @@ class TextStage:
         if isinstance(value, StreamFinished) and self._items:  # (emitting whole messages only)
             return [*self._close_open(), value]
         return None
-
-    def finish(self) -> list[Any]:
-        return [] if self._events else self._close_open()
-
-    def fail(self, exc: Exception) -> list[Any] | None:
-        return None if self._events else self._close_open()
-
-    def _close_open(self) -> list[Any]:
-        """Close the messages still open, as cut short (emitting whole messages only)."""
-        out: list[Any] = []
-        for finished in left_open("message", self._items):
-            out += self.handle(finished) or ()
-        return out
 
     def _delta(
         self, item_id: str, kind: str, text: str, logprobs: list[dict[str, Any]] | None

@@ -302,6 +302,10 @@ class Assembler:
             return self._start(value) if not self._started else []
         if isinstance(value, StreamFinished):
             return self._finish(value)
+        if type(value) is ItemPlaced:  # (from a stage emitting whole items only)
+            out = [] if self._started else self._start(None)
+            self._place(value.output_index)
+            return out
         if isinstance(value, _ITEM_SIGNALS):
             raise PipelineError(
                 f"{type(value).__name__} for a {value.kind!r} item reached assemble(): no stage "
@@ -372,10 +376,6 @@ class Assembler:
         only, where it would send ``output_item.added``): its dense ``output_index`` is given
         now, in the order items start, as that event's would be. Nothing is folded: the item
         comes whole with its ``output_item.done``."""
-        if self.ended:
-            return
-        if not self._started:
-            self._start(None)  # (quiet: it emits nothing)
         if index not in self._indexes:
             self._indexes[index] = len(self._indexes)
 
@@ -636,15 +636,9 @@ class AssembledResponse:
         return []
 
     def handle(self, value: Any) -> list[Response]:
-        if type(value) is ItemPlaced:
-            self._asm._place(value.output_index)
-            return []
         return self._end(self._asm.handle(value))
 
     def handle_owned(self, value: Any) -> list[Response]:
-        if type(value) is ItemPlaced:
-            self._asm._place(value.output_index)
-            return []
         return self._end(self._asm.handle_owned(value))
 
     def finish(self) -> list[Response]:

@@ -46,7 +46,7 @@ from ..types.response import Content as ReasoningContent
 from ..types.response import ResponseReasoningItem
 from ..types.response import Summary as ReasoningSummary
 from ..types.signals import ItemFinished, ItemStarted, ReasoningDelta, StreamFinished
-from ._core import Fragments, ItemPlaced, delta_maker, fragment_appender, left_open, stage_operator
+from ._core import Fragments, ItemPlaced, ItemStage, delta_maker, fragment_appender, stage_operator
 
 __all__ = ["ReasoningStage", "check_event_names", "collect_reasoning"]
 
@@ -87,18 +87,17 @@ def check_event_names(event_names: str) -> None:
         raise ValueError(f"event_names must be 'openai' or 'open-responses', not {event_names!r}")
 
 
-class ReasoningStage:
+class ReasoningStage(ItemStage):
     """Turns ``reasoning`` signals into reasoning events; passes everything else through."""
 
     #: What it emits, it built (see :class:`~rxresponses.operators._core.Driver`).
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({ReasoningDelta, ItemStarted, ItemFinished})
-    #: What it acts on when it emits whole items only: the end of the stream too.
-    _handles_items_only = handles | {StreamFinished}
     #: The signals :meth:`handle_delta` takes (the driver's fast path).
     delta_types = frozenset({ReasoningDelta})
     name = "collect_reasoning()"
+    kind = "reasoning"
 
     def __init__(
         self, *, as_summary: bool = False, event_names: ReasoningEventNames = "openai"
@@ -114,17 +113,6 @@ class ReasoningStage:
         # signal resets them.
         self._last_id: str | None = None
         self._last_delta: Callable[[str], Any] | None = None
-        # Whether it builds the events inside an item (see emit_items_only).
-        self._events = True
-
-    def emit_items_only(self) -> None:
-        """Nobody after this stage reads the events inside an item (the driver says so; see
-        :mod:`rxresponses.operators._core`): emit each reasoning item whole at its
-        ``output_item.done`` (only its place, ``ItemPlaced``, when it starts), and close those
-        still open when the stream ends (status ``incomplete``, the text kept), since nobody
-        after can."""
-        self._events = False
-        self.handles = ReasoningStage._handles_items_only
 
     def handle_delta(self, value: ReasoningDelta) -> Any:
         """The delta event of a :class:`ReasoningDelta` for the item of the previous one (its
@@ -187,19 +175,6 @@ class ReasoningStage:
         if isinstance(value, StreamFinished) and self._items:  # (emitting whole items only)
             return [*self._close_open(), value]
         return None
-
-    def finish(self) -> list[Any]:
-        return [] if self._events else self._close_open()
-
-    def fail(self, exc: Exception) -> list[Any] | None:
-        return None if self._events else self._close_open()
-
-    def _close_open(self) -> list[Any]:
-        """Close the items still open, as cut short (emitting whole items only)."""
-        out: list[Any] = []
-        for finished in left_open("reasoning", self._items):
-            out += self.handle(finished) or ()
-        return out
 
     def _close(self, value: ItemFinished, state: _Reasoning) -> list[Any]:
         out: list[Any] = []

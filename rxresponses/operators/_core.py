@@ -38,7 +38,7 @@ A *stage* is a plain state machine, one per subscription:
   pass it unseen), the driver calls the stage's ``emit_items_only()`` before the first value:
   from then on it builds no event inside an item, nor the ``output_item.added`` that a reader
   of whole items needs only for the item's place: it sends :class:`ItemPlaced` when an item
-  starts (only a stage with ``items_only`` takes it) and the item whole at its
+  starts (a stage with ``items_only`` takes it) and the item whole at its
   ``output_item.done``; it closes the items it still holds open itself when the stream
   finishes or fails (status ``incomplete``, the text kept), since the events that would let a
   later stage close them are not built. The item stages offer it; a stage of your own reads
@@ -75,8 +75,8 @@ calling the driver for each value, on the scheduler the source would use; so
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
@@ -88,7 +88,7 @@ from ..types._base import WireModel
 from ..types._compat import text_maker
 from ..types.aliases import IdFactory
 from ..types.registry import event_type
-from ..types.signals import ItemFinished, ItemKind
+from ..types.signals import ItemFinished, ItemKind, StreamFinished
 
 __all__ = [
     "NOTHING",
@@ -96,12 +96,12 @@ __all__ = [
     "Fragments",
     "IdFactory",
     "ItemPlaced",
+    "ItemStage",
     "IterableSource",
     "Stage",
     "StagedObservable",
     "delta_maker",
     "fragment_appender",
-    "left_open",
     "random_ids",
     "stage_chain",
     "stage_operator",
@@ -743,15 +743,54 @@ def fragment_appender(fragments: Fragments) -> Callable[[str], Any]:
     return append
 
 
-def left_open(kind: ItemKind, items: Mapping[str, Any]) -> list[ItemFinished]:
-    """The signals that close the items a stage still holds open (``items``: item id -> its
-    state, with the item's ``output_index``) as cut short: what a stage that emits whole items
-    only sends itself when the stream ends before they closed (see ``emit_items_only()`` in the
-    module docstring). In the order they were opened."""
-    return [
-        ItemFinished(kind, item_id, item.output_index, "incomplete")
-        for item_id, item in items.items()
-    ]
+class ItemStage:
+    """The part of demand the item stages (text, reasoning, function calls) share: a subclass
+    sets ``kind`` and ``handles`` and keeps the items it holds open in ``_items`` (item id ->
+    its state, with the item's ``output_index``); it reads ``_events`` to know whether to build
+    the events inside an item.
+
+    After :meth:`emit_items_only` (see the module docstring) it acts on
+    :class:`~rxresponses.types.signals.StreamFinished` too, and closes what it still holds when
+    the stream finishes or fails, as cut short, since the events that would let a later stage
+    close those items are not built."""
+
+    kind: ClassVar[ItemKind]
+    handles: frozenset[type]
+    #: ``handles``, plus the end of the stream (set for each subclass).
+    _handles_items_only: ClassVar[frozenset[type]]
+    _items: dict[str, Any]
+    #: Whether it builds the events inside an item (False after :meth:`emit_items_only`).
+    _events = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handles_items_only = cls.handles | {StreamFinished}
+
+    def emit_items_only(self) -> None:
+        """Nobody after this stage reads the events inside an item (the driver says so): emit
+        each item whole at its ``output_item.done``, only its place (:class:`ItemPlaced`) when
+        it starts, and close the items still open when the stream ends (status
+        ``incomplete``, the text kept)."""
+        self._events = False
+        self.handles = self._handles_items_only
+
+    def handle(self, value: Any) -> list[Any] | None:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def finish(self) -> list[Any]:
+        return [] if self._events else self._close_open()
+
+    def fail(self, exc: Exception) -> list[Any] | None:
+        return None if self._events else self._close_open()
+
+    def _close_open(self) -> list[Any]:
+        """What the items still open become when they are closed as cut short, in the order
+        they were opened (emitting whole items only)."""
+        out: list[Any] = []
+        for item_id, item in list(self._items.items()):
+            finished = ItemFinished(self.kind, item_id, item.output_index, "incomplete")
+            out += self.handle(finished) or ()
+        return out
 
 
 def delta_maker(

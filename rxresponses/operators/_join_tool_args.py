@@ -26,9 +26,9 @@ from ._core import (
     NOTHING,
     Fragments,
     ItemPlaced,
+    ItemStage,
     delta_maker,
     fragment_appender,
-    left_open,
     stage_operator,
 )
 
@@ -54,42 +54,30 @@ class _Call:
         )
 
 
-class ToolCallStage:
+class ToolCallStage(ItemStage):
     """Turns ``function_call`` signals into function-call events; passes the rest through."""
 
     #: What it emits, it built (see :class:`~rxresponses.operators._core.Driver`).
     fresh_output = True
     #: The signals it acts on; the driver passes everything else on without calling it.
     handles = frozenset({ToolCallDelta, ItemStarted, ItemFinished})
-    #: What it acts on when it emits whole items only: the end of the stream too.
-    _handles_items_only = handles | {StreamFinished}
     #: The signals :meth:`handle_delta` takes (the driver's fast path).
     delta_types = frozenset({ToolCallDelta})
     name = "join_tool_args()"
+    kind = "function_call"
 
     def __init__(self) -> None:
-        self._calls: dict[str, _Call] = {}
-        # Whether it builds the events inside a call (see emit_items_only).
-        self._events = True
-
-    def emit_items_only(self) -> None:
-        """Nobody after this stage reads the events inside an item (the driver says so; see
-        :mod:`rxresponses.operators._core`): emit each call whole at its
-        ``output_item.done`` (only its place, ``ItemPlaced``, when it starts), and close those
-        still open when the stream ends (status ``incomplete``, the arguments kept), since
-        nobody after can."""
-        self._events = False
-        self.handles = ToolCallStage._handles_items_only
+        self._items: dict[str, _Call] = {}
 
     def handle_delta(self, value: ToolCallDelta) -> Any:
         """The ``function_call_arguments.delta`` event of a :class:`ToolCallDelta` for an open
         call; else ``None`` (then :meth:`handle` takes it)."""
-        call = self._calls.get(value.item_id)
+        call = self._items.get(value.item_id)
         return None if call is None else call.delta(value.arguments)
 
     def handle(self, value: Any) -> list[Any] | None:
         if isinstance(value, ToolCallDelta):
-            one = self._calls[value.item_id].delta(value.arguments)
+            one = self._items[value.item_id].delta(value.arguments)
             return [] if one is NOTHING else [one]
         if isinstance(value, ItemStarted) and value.kind == "function_call":
             call = _Call(
@@ -99,7 +87,7 @@ class ToolCallStage:
                 value.name or "",
                 self._events,
             )
-            self._calls[value.item_id] = call
+            self._items[value.item_id] = call
             if not self._events:
                 return [ItemPlaced(value.output_index)]
             item = ResponseFunctionToolCall.build(
@@ -111,7 +99,7 @@ class ToolCallStage:
             )
             return [ResponseOutputItemAddedEvent.build(output_index=value.output_index, item=item)]
         if isinstance(value, ItemFinished) and value.kind == "function_call":
-            done = self._calls.pop(value.item_id, None)
+            done = self._items.pop(value.item_id, None)
             if done is None:
                 return []
             arguments = done.fragments.join()
@@ -131,22 +119,9 @@ class ToolCallStage:
                 ),
                 item_done,
             ]
-        if isinstance(value, StreamFinished) and self._calls:  # (emitting whole calls only)
+        if isinstance(value, StreamFinished) and self._items:  # (emitting whole calls only)
             return [*self._close_open(), value]
         return None
-
-    def finish(self) -> list[Any]:
-        return [] if self._events else self._close_open()
-
-    def fail(self, exc: Exception) -> list[Any] | None:
-        return None if self._events else self._close_open()
-
-    def _close_open(self) -> list[Any]:
-        """Close the calls still open, as cut short (emitting whole calls only)."""
-        out: list[Any] = []
-        for finished in left_open("function_call", self._calls):
-            out += self.handle(finished) or ()
-        return out
 
 
 def join_tool_args() -> Callable[[Observable[Any]], Observable[Any]]:
