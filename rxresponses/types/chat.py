@@ -333,11 +333,8 @@ class FastChunkReader:
         delta that adds nothing (every field null, except a string ``role`` and an empty
         ``content``). ``usage``: an object whose counts are ints and whose details are objects
         or null (other fields are extras, kept as they are)."""
-        try:
-            obj = _loads(data)
-        except Exception:
-            return None
-        if type(obj) is not dict:
+        obj = _object(data)
+        if obj is None:
             return None
         choices = obj.pop("choices", None)
         usage = obj.pop("usage", None)
@@ -426,11 +423,8 @@ class FastChunkReader:
             del self._templates[_TEMPLATES:]
 
     def _read(self, data: str) -> FastDelta | None:
-        try:
-            obj = _loads(data)
-        except Exception:
-            return None
-        if type(obj) is not dict:
+        obj = _object(data)
+        if obj is None:
             return None
         choices = obj.pop("choices", None)
         if type(choices) is not list or len(choices) != 1:
@@ -497,6 +491,15 @@ _PROBE = "\x00rxresponses probe\x00"
 _PROBE_TOKEN = json.dumps(_PROBE)
 #: :meth:`FastChunkReader.read_run`'s "no run" (its list is never appended to).
 _NO_RUN: tuple[int, int | None, list[str]] = (0, None, [])
+
+
+def _object(data: str) -> dict[str, Any] | None:
+    """``data`` read as a JSON object, or ``None`` (not JSON, or not an object)."""
+    try:
+        obj = _loads(data)
+    except Exception:
+        return None
+    return obj if type(obj) is dict else None
 
 
 def _fast_top(obj: dict[str, Any]) -> bool:
