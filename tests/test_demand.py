@@ -394,6 +394,26 @@ _STREAMS = {
 }
 
 
+def _final_after(user_stage: Any, body: bytes, *hop: Any) -> dict[str, Any]:
+    """The Response of ``body`` through the operators piped one by one, with ``user_stage``
+    between the splitter and the item stages, and ``hop`` (an Rx hop: every event is built)
+    before ``final_response()``."""
+    pipeline = from_bytes([body]).pipe(
+        rxo.decode_sse(),
+        rxo.parse_chunks(),
+        rxo.split_by_item(ids=_counter_ids()),
+        stage_operator(user_stage),
+        rxo.collect_reasoning(),
+        rxo.accumulate_text(),
+        rxo.join_tool_args(),
+        rxo.assemble(response_id="resp_1", created_at=1),
+        *hop,
+        rxo.final_response(),
+    )
+    (response,) = iterate(pipeline)
+    return _without_clock(response)
+
+
 @pytest.mark.parametrize("user_stage", [DropItemFinished, FailAtThirdDelta])
 @pytest.mark.parametrize("stream", sorted(_STREAMS))
 def test_the_response_is_the_same_where_items_are_left_open(user_stage: Any, stream: str) -> None:
@@ -402,24 +422,8 @@ def test_the_response_is_the_same_where_items_are_left_open(user_stage: Any, str
     from every event (after an Rx hop, where every event is built): the items cut short, the
     text that arrived kept."""
 
-    def final(*hop: Any) -> dict[str, Any]:
-        pipeline = from_bytes([_STREAMS[stream]]).pipe(
-            rxo.decode_sse(),
-            rxo.parse_chunks(),
-            rxo.split_by_item(ids=_counter_ids()),
-            stage_operator(user_stage),
-            rxo.collect_reasoning(),
-            rxo.accumulate_text(),
-            rxo.join_tool_args(),
-            rxo.assemble(response_id="resp_1", created_at=1),
-            *hop,
-            rxo.final_response(),
-        )
-        (response,) = iterate(pipeline)
-        return _without_clock(response)
-
-    alone = final()
-    assert alone == final(ops.map(lambda e: e))
+    alone = _final_after(user_stage, _STREAMS[stream])
+    assert alone == _final_after(user_stage, _STREAMS[stream], ops.map(lambda e: e))
     assert alone["status"] == ("failed" if user_stage is FailAtThirdDelta else "completed")
     assert alone["output"][-1]["status"] == "incomplete"
     assert _KEPT[stream] in json.dumps(alone["output"])
@@ -497,24 +501,8 @@ def test_items_keep_the_order_they_started_in(stream: str) -> None:
     """The Response read alone places the items as their output_item.added events would
     (dense, in the order the items started), not by their indexes."""
 
-    def final(*hop: Any) -> dict[str, Any]:
-        pipeline = from_bytes([_STREAMS[stream]]).pipe(
-            rxo.decode_sse(),
-            rxo.parse_chunks(),
-            rxo.split_by_item(ids=_counter_ids()),
-            stage_operator(Renumber),
-            rxo.collect_reasoning(),
-            rxo.accumulate_text(),
-            rxo.join_tool_args(),
-            rxo.assemble(response_id="resp_1", created_at=1),
-            *hop,
-            rxo.final_response(),
-        )
-        (response,) = iterate(pipeline)
-        return _without_clock(response)
-
-    alone = final()
-    assert alone == final(ops.map(lambda e: e))
+    alone = _final_after(Renumber, _STREAMS[stream])
+    assert alone == _final_after(Renumber, _STREAMS[stream], ops.map(lambda e: e))
     assert [item["id"] for item in alone["output"]] == _STARTED[stream]
 
 
