@@ -174,7 +174,7 @@ def test_path_tricks_slice_of_the_attack_run(tmp_path: Path) -> None:
 
 def test_a_small_pool_serves_many_streams_in_a_row() -> None:
     figures = attack.Figures("pool")
-    with LoopbackServer(attack.reuse_upstream(False)) as up:
+    with LoopbackServer(attack.reuse_upstream(False), reuse=True) as up:
         config = ServerConfig(upstream=up.url + "/v1", max_connections=2, upstream_timeout=3)
         with BackgroundServer(create_app(config)) as proxy:
             attack.run_reuse(proxy.url, 40, figures)
@@ -193,7 +193,7 @@ def test_a_client_that_leaves_still_closes_the_upstream_connection() -> None:
         return True
 
     with (
-        LoopbackServer(endless) as up,
+        LoopbackServer(endless, reuse=True) as up,
         BackgroundServer(create_app(ServerConfig(upstream=up.url + "/v1"))) as proxy,
     ):
         body = {"model": "m", "input": "hi", "stream": True}
@@ -212,7 +212,7 @@ def test_an_upstream_that_never_ends_its_body_after_done_is_closed_within_a_seco
         return True
 
     with (
-        LoopbackServer(upstream) as up,
+        LoopbackServer(upstream, reuse=True) as up,
         BackgroundServer(create_app(ServerConfig(upstream=up.url + "/v1"))) as proxy,
         httpx.Client(timeout=10) as client,
     ):

@@ -54,7 +54,7 @@ async def chunked_in_pieces(request: Request, conn: Conn) -> bool:
 
 def test_chunked_body_split_anywhere_and_the_connection_reused() -> None:
     async def main() -> None:
-        with LoopbackServer(chunked_in_pieces) as server:
+        with LoopbackServer(chunked_in_pieces, reuse=True) as server:
             async with client() as c:
                 for _ in range(3):
                     assert await read_all(c, server.url + "/v1/chat/completions") == (200, BODY)
@@ -63,6 +63,24 @@ def test_chunked_body_split_anywhere_and_the_connection_reused() -> None:
             assert server.requests[0].headers["content-length"] == "8"
 
     run(main)
+
+
+def test_the_test_upstream_announces_every_close_unless_made_for_reuse() -> None:
+    """The harness itself: a server made without ``reuse`` says ``connection: close`` on every
+    response, so a client (httpx's own pool here, which retries nothing) never sends a request
+    on a connection the server is closing; one made with ``reuse`` keeps the connection."""
+
+    async def handler(request: Request, conn: Conn) -> bool:
+        await conn.head(framing="length", length=len(BODY))
+        await conn.send(BODY)
+        return True
+
+    for reuse, connections, header in ((False, 3, "close"), (True, 1, None)):
+        with LoopbackServer(handler, reuse=reuse) as server, httpx.Client() as c:
+            answers = [c.post(server.url + "/x", content=b"{}") for _ in range(3)]
+        assert [a.content for a in answers] == [BODY] * 3
+        assert {a.headers.get("connection") for a in answers} == {header}
+        assert server.connections_total == connections
 
 
 @pytest.mark.parametrize("framing", ["length", "close"])
@@ -75,7 +93,7 @@ def test_content_length_and_close_delimited_bodies(framing: str) -> None:
         return framing == "length"  # "close": the body ends when the connection does
 
     async def main() -> None:
-        with LoopbackServer(handler) as server:
+        with LoopbackServer(handler, reuse=True) as server:
             async with client() as c:
                 for _ in range(2):
                     assert await read_all(c, server.url + "/x") == (200, BODY)
@@ -126,7 +144,7 @@ def test_a_reused_connection_the_upstream_closed_unanswered_is_retried_once_on_a
         return None
 
     async def main() -> None:
-        with LoopbackServer(keep_alive_then(nothing)) as server:
+        with LoopbackServer(keep_alive_then(nothing), reuse=True) as server:
             async with client() as c:
                 assert await read_all(c, server.url + "/x") == (200, BODY)
                 assert await read_all(c, server.url + "/x") == (200, BODY)
@@ -146,7 +164,7 @@ def test_a_reused_connection_the_upstream_reset_unanswered_is_retried_once_on_a_
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     async def main() -> None:
-        with LoopbackServer(keep_alive_then(reset)) as server:
+        with LoopbackServer(keep_alive_then(reset), reuse=True) as server:
             async with client() as c:
                 assert await read_all(c, server.url + "/x") == (200, BODY)
                 assert await read_all(c, server.url + "/x") == (200, BODY)
@@ -164,7 +182,7 @@ def test_no_retry_once_the_upstream_answered_anything_or_on_a_new_connection() -
         return None
 
     async def main() -> None:
-        with LoopbackServer(keep_alive_then(half_a_head)) as server:
+        with LoopbackServer(keep_alive_then(half_a_head), reuse=True) as server:
             async with client() as c:
                 assert await read_all(c, server.url + "/x") == (200, BODY)
                 with pytest.raises(httpx.RemoteProtocolError):
@@ -214,7 +232,7 @@ def test_a_response_closed_early_closes_its_connection_and_frees_its_slot() -> N
         return not await conn.stall(5)  # True only when the client did not close
 
     async def main() -> None:
-        with LoopbackServer(handler) as server:
+        with LoopbackServer(handler, reuse=True) as server:
             async with client(max_connections=1) as c:
                 for _ in range(2):  # the second needs the slot the first gave back
                     async with c.stream("POST", server.url + "/x", content=b"{}") as response:
@@ -290,7 +308,7 @@ def test_serve_ends_a_stream_whose_last_read_holds_more_than_its_buffer(
         await conn.end()
         return True
 
-    with LoopbackServer(handler) as up:
+    with LoopbackServer(handler, reuse=True) as up:
         config = ServerConfig(upstream=up.url + "/v1", upstream_client=upstream_client)  # type: ignore[arg-type]
         with BackgroundServer(create_app(config)) as proxy:
             body = {"model": "m", "input": "hi", "stream": True}

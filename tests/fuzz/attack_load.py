@@ -154,7 +154,7 @@ def _handler(kind: str, counters: _Counters) -> Callable[[Request, Conn], Awaita
 def _upstream_main(kind: str, port_q: Any, stats: Any, stop: Any) -> None:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # writes to reset peers: expected
     counters = _Counters()
-    with LoopbackServer(_handler(kind, counters), backlog=4096) as server:
+    with LoopbackServer(_handler(kind, counters), backlog=4096, reuse=True) as server:
         port_q.put(server.port)
         while not stop.wait(0.05):
             stats[0] = server.open_connections

@@ -732,7 +732,7 @@ def _reuse_abuse(ctx: _Context, name: str, same_write: bool) -> Figures:
     figures = Figures(name)
     streams = ctx.streams or (100 if ctx.quick else 1000)
     with (
-        LoopbackServer(reuse_upstream(same_write)) as up,
+        LoopbackServer(reuse_upstream(same_write), reuse=True) as up,
         _serving(ctx, name, "--upstream", up.url + "/v1", "--no-access-log") as server,
     ):
         run_reuse(server.url, streams, figures)

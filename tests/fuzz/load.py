@@ -315,7 +315,7 @@ def _upstream_process(port_out: Any, records: Any, stop: Any) -> None:
     def record(stream_id: str, digest: str, n: int) -> None:
         records.put((stream_id, digest, n))
 
-    with LoopbackServer(fake_upstream(record)) as server:
+    with LoopbackServer(fake_upstream(record), reuse=True) as server:
         port_out.put(server.port)
         stop.wait(600)
 

@@ -46,6 +46,10 @@ class Conn:
     bytes_sent: int = 0
     framing: Framing = "chunked"
     peer_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The connection may carry another request after this one: the client did not ask to close
+    #: and the server was made with ``reuse=True``. When False, :meth:`head` says
+    #: ``connection: close``, so a client never sends its next request on a connection the server
+    #: is about to close (an unannounced close races that request).
     keep_alive: bool = False
     _watcher: asyncio.Task[None] | None = None
 
@@ -114,7 +118,8 @@ class Conn:
         return True
 
 
-#: A handler answers one request; returning ``True`` keeps the connection for the next one.
+#: A handler answers one request; returning ``True`` keeps the connection for the next one (on a
+#: server made with ``reuse=True``; other servers close every connection after its response).
 Handler = Callable[[Request, Conn], Awaitable[bool | None]]
 
 
@@ -128,11 +133,22 @@ class LoopbackServer:
         >>> with LoopbackServer(hello) as server:
         ...     httpx.get(server.url).text
         'hi'
+
+    Args:
+        handler: Answers each request.
+        backlog: The listening socket's backlog.
+        reuse: Keep-alive as a real upstream does it: a response does not say
+            ``connection: close`` (unless the client asked), and the connection carries the next
+            request when the handler returns ``True``; when it returns anything else the
+            connection closes unannounced, the race a client must survive. Without ``reuse``
+            (the default) every response says ``connection: close`` and its connection closes
+            after it, so tests that do not study reuse never meet that race.
     """
 
-    def __init__(self, handler: Handler, *, backlog: int = 1024) -> None:
+    def __init__(self, handler: Handler, *, backlog: int = 1024, reuse: bool = False) -> None:
         self.handler = handler
         self._backlog = backlog
+        self.reuse = reuse
         self.requests: list[Request] = []
         self.connections_total = 0
         self.open_connections = 0
@@ -230,7 +246,9 @@ class LoopbackServer:
                 if request is None:
                     break
                 self.requests.append(request)
-                conn.keep_alive = request.headers.get("connection", "").lower() != "close"
+                conn.keep_alive = (
+                    self.reuse and request.headers.get("connection", "").lower() != "close"
+                )
                 keep = await self.handler(request, conn)
                 if not (keep and conn.keep_alive):
                     break
