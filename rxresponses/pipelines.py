@@ -58,19 +58,18 @@ def chat_to_responses(
     :mod:`rxresponses.operators._core`). See the operators for the arguments.
     """
     check_echo(echo)  # invalid echoed fields raise now, not mid-stream
-    return stage_chain(
-        *_chat_stages(
-            response_id,
-            model,
-            created_at,
-            echo,
-            choice_index,
-            think_tags,
-            reasoning_as_summary,
-            ids,
-            reasoning_events,
-        )
+    splitter, stages = _chat_stages(
+        response_id,
+        model,
+        created_at,
+        echo,
+        choice_index,
+        think_tags,
+        reasoning_as_summary,
+        ids,
+        reasoning_events,
     )
+    return stage_chain(splitter, *stages)
 
 
 def _chat_stages(
@@ -83,13 +82,18 @@ def _chat_stages(
     reasoning_as_summary: bool,
     ids: IdFactory,
     reasoning_events: ReasoningEventNames,
-) -> tuple[Callable[[], Stage[Any, Any]], ...]:
+) -> tuple[Callable[[], ChunkSplitter], tuple[Callable[[], Stage[Any, Any]], ...]]:
     """The stages of ``split_by_item() | collect_reasoning() | accumulate_text() |
-    join_tool_args() | assemble()``, as one shell takes them (:func:`stage_chain`). Bad
-    options raise here, when the pipeline is built, not when a stream starts."""
+    join_tool_args() | assemble()``, as one shell takes them (:func:`stage_chain`): the
+    splitter's factory apart (:func:`chat_sse_to_responses` fuses it with the SSE decoder),
+    then the others'. Bad options raise here, when the pipeline is built, not when a stream
+    starts."""
     check_event_names(reasoning_events)
-    return (
-        lambda: ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids),
+
+    def splitter() -> ChunkSplitter:
+        return ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids)
+
+    return splitter, (
         lambda: ReasoningStage(as_summary=reasoning_as_summary, event_names=reasoning_events),
         TextStage,
         ToolCallStage,
@@ -163,7 +167,7 @@ def chat_sse_to_responses(
     ``response.reasoning_text.delta`` / ``.done``.
     """
     check_echo(echo)  # invalid echoed fields raise now, not mid-stream
-    _splitter, *stages = _chat_stages(
+    splitter, stages = _chat_stages(
         response_id,
         model,
         created_at,
@@ -177,10 +181,7 @@ def chat_sse_to_responses(
     # decode_sse() | parse_chunks() | split_by_item() as the one stage the driver would fuse
     # them into (ChatSplitStage), made so at once: a short stream paid for the fusing.
     return stage_chain(
-        lambda: ChatSplitStage(
-            ChunkSplitter(choice_index=choice_index, think_tags=think_tags, ids=ids),
-            SSEDecoder(max_line_bytes=max_line_bytes),
-        ),
+        lambda: ChatSplitStage(splitter(), SSEDecoder(max_line_bytes=max_line_bytes)),
         *stages,
     )
 
