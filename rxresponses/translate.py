@@ -1323,6 +1323,15 @@ class ToolNameStage:
     """
 
     name = "restore_tool_names()"
+    #: The events it acts on; the driver passes the others (text, reasoning...) on unseen.
+    handles = frozenset(
+        {
+            ResponseOutputItemAddedEvent,
+            ResponseOutputItemDoneEvent,
+            ResponseFunctionCallArgumentsDeltaEvent,
+            ResponseFunctionCallArgumentsDoneEvent,
+        }
+    )
 
     def __init__(self, names: Mapping[str, ToolName]) -> None:
         self._names = names
@@ -1423,6 +1432,8 @@ def redact_errors(redact: Callable[[str], str]) -> Callable[[Observable[Any]], O
 
 class _RedactStage:
     name = "redact_errors()"
+    #: The one signal it acts on; the driver passes the others (every delta) on unseen.
+    handles = frozenset({StreamFinished})
 
     def __init__(self, redact: Callable[[str], str]) -> None:
         self._redact = redact

@@ -170,3 +170,49 @@ def test_the_feed_delivers_like_a_subject_to_its_one_subscriber() -> None:
     disposed.observable.subscribe(seen.append).dispose()
     disposed.on_next(b"z")  # the subscriber left: nothing is delivered
     assert seen == []
+
+
+def test_text_passes_the_servers_own_stages_whole_and_an_upstream_error_is_masked() -> None:
+    # The tool-name and redaction stages act on a few event and signal types; the deltas pass
+    # them by. Cut the stream after a restored call and some text, with an upstream error that
+    # quotes a key: every character that came is kept, the call has its name back, the key is
+    # masked, and the stream ends once, failed.
+    translation = translate_request(REQUEST)
+    turn = ScriptedTurn(
+        text="Looking it up now, one moment.",
+        tool_calls=(ScriptedToolCall("crm__lookup", '{"id": 7}'),),
+    )
+    chunks = [
+        c for c in chat_chunks(turn) if not c["choices"] or not c["choices"][0]["finish_reason"]
+    ]
+    chunks = [c for c in chunks if c["choices"]]  # no usage chunk: the stream is cut
+    error = {"error": {"message": "Incorrect API key provided: sk-live-0123456789", "code": "x"}}
+    body = [*list(chat_sse(chunks))[:-1], b"data: " + json.dumps(error).encode() + b"\n\n"]
+    events = list(
+        iterate(
+            from_bytes(body).pipe(
+                server_pipeline(
+                    translation,
+                    response_id="resp_1",
+                    created_at=1,
+                    redact=lambda text: text.replace("sk-live-0123456789", "***"),
+                )
+            )
+        )
+    )
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Looking it up now, one moment."
+    added = [e.item for e in events if e.type == "response.output_item.added"]
+    assert [(i.type, getattr(i, "name", None), getattr(i, "namespace", None)) for i in added] == [
+        ("message", None, None),
+        ("function_call", "lookup", "crm"),
+    ]
+    arguments = "".join(
+        e.delta for e in events if e.type == "response.function_call_arguments.delta"
+    )
+    assert arguments == '{"id": 7}'
+    terminal = [e for e in events if e.type in ("response.completed", "response.failed")]
+    assert [e.type for e in terminal] == ["response.failed"]
+    assert events[-1] is terminal[0]
+    assert terminal[0].response.error.message == "x: Incorrect API key provided: ***"
+    assert "sk-live" not in json.dumps([to_dict(e) for e in events])
