@@ -946,7 +946,8 @@ class _ResponsesCall(Response):
 
         An error of the body ends the stream through ``on_error``, as
         :func:`rxresponses.from_bytes` does; ``max_stream_bytes`` ends it with
-        :class:`StreamLimitError`.
+        :class:`StreamLimitError`, after the bytes of the last read that fit under the limit
+        (so every event whose bytes came within the limit is kept, however the reads fell).
         """
         assert reply.body is not None
         body = reply.body
@@ -956,6 +957,9 @@ class _ResponsesCall(Response):
             async for chunk in body:
                 received += len(chunk)
                 if limit and received > limit:
+                    within = len(chunk) - (received - limit)
+                    if within > 0:
+                        subject.on_next(chunk[:within])
                     subject.on_error(
                         StreamLimitError(
                             f"the upstream answer exceeded the server's limit of {limit} bytes "
