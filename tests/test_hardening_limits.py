@@ -207,7 +207,7 @@ def test_max_stream_bytes_ends_the_stream_failed_and_closes_the_upstream(proxy_f
         assert failed["status"] == "failed"
         assert "300000 bytes" in failed["error"]["message"]
         # Every frame whose bytes came within the cap is kept, however the proxy's reads fell
-        # (a read that crossed the cap used to be dropped whole: 197 of 260 frames, once).
+        # (a read that crossed the cap used to be dropped whole: 197 of 247 frames kept, once).
         frame_bytes = len(frame({"content": "x" * 1000}))
         text = failed["output"][0]["content"][0]["text"]
         assert text == "x" * 1000 * (300_000 // frame_bytes)
