@@ -62,11 +62,10 @@ def test_library_docstrings_and_pyproject_cite_no_missing_markdown_file() -> Non
 def test_the_repository_tracks_no_virtualenv_nor_symlink() -> None:
     """A clone must make its own ``.venv`` (the README's first command): a tracked ``.venv``, or
     any symlink (which points into the machine it was made on), breaks that on a fresh clone."""
-    root = Path(__file__).resolve().parents[1]
-    if not (root / ".git").exists():
+    if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     listed = subprocess.run(
-        ["git", "ls-files", "-s"], cwd=root, capture_output=True, text=True, check=True
+        ["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.splitlines()
     symlinks = [line.split("\t", 1)[1] for line in listed if line.startswith("120000 ")]
     assert symlinks == []
